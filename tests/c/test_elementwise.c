@@ -309,6 +309,15 @@ static void test_masked_select(void **state) {
   TU_OK(rl_backward(y, seed, 1, &t, &g, NULL));
   assert_values(g, 6, TU_DATA(10, 0, 20, 30, 0, 40));
   rl_tensor_release(g);
+  /* a strided incoming gradient (a column of [4 x 2]) through the node's own backward */
+  rl_tensor *g2 = tu_tensor(2, TU_SHAPE(4, 2), TU_DATA(1, -1, 2, -1, 3, -1, 4, -1)), *col = NULL, *gin[2] = {0};
+  TU_OK(rl_tensor_view_select(g2, 1, 0, &col));
+  TU_OK(rl_node_backward(y->node, (rl_tensor *[]){t, m}, col, NULL, gin));
+  assert_values(gin[0], 6, TU_DATA(1, 0, 2, 3, 0, 4));
+  assert_null(gin[1]);
+  rl_tensor_release(gin[0]);
+  rl_tensor_release(col);
+  rl_tensor_release(g2);
   rl_tensor_release(y);
   TU_OK(rl_tensor_set_requires_grad(t, 0));
   /* a transposed input keeps row-major order of the view: [[1,4],[2,5],[3,6]] */
