@@ -50,7 +50,8 @@ static rl_status ce_fwd(const void *attr, int n, rl_tensor *const *in, rl_tensor
   double total = 0;
 #pragma omp parallel for reduction(+ : total) if (rows * c > PAR_MIN) schedule(static)
   for (int64_t i = 0; i < rows; i++) total += logsumexp(x + i * c, c) - x[i * c + target(in[1], i)];
-  RL_TRY(rl_tensor_scalar((float)(total / (double)rows), out));
+  /* 0-dim; a real shape pointer, since rl_tensor_scalar memcpy()s from NULL (UBSan) */
+  RL_TRY(rl_tensor_full(0, lc->shape, (float)(total / (double)rows), out));
 cleanup:
   rl_tensor_release(lc);
   return st;

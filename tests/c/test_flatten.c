@@ -50,7 +50,7 @@ static void test_shapes(void **state) {
   rl_tensor_release(t);
   rl_tensor_release(x);
   /* a 0-dim tensor becomes [1], as in PyTorch */
-  TU_OK(rl_tensor_scalar(4, &x));
+  TU_OK(rl_tensor_full(0, TU_SHAPE(1), 4, &x));
   expect_shape(x, 0, -1, 1, TU_SHAPE(1));
   rl_tensor_release(x);
   tu_assert_no_leaks();

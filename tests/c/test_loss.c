@@ -58,7 +58,7 @@ static void test_known_gradient(void **state) {
   TU_OK(rl_tensor_set_requires_grad(x, 1));
   TU_OK(rl_tensor_set_requires_grad(t, 1));
   TU_OK(rl_cross_entropy(x, t, &l));
-  TU_OK(rl_tensor_scalar(3, &seed));
+  TU_OK(rl_tensor_full(0, TU_SHAPE(1), 3, &seed));
   TU_OK(rl_backward(l, seed, 2, (rl_tensor *[]){x, t}, g, NULL));
   rl_tensor *e = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(-0.75f, 0.75f, 0.75f, -0.75f));
   tu_assert_close(g[0], e, 1e-7, 0);
