@@ -67,7 +67,8 @@ static rl_status map_fwd(act_kind k, float slope, const rl_tensor *x, rl_tensor 
   int64_t n = rl_tensor_numel(x);
   if (rl_tensor_is_contiguous(x)) {
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
-    for (int64_t c = 0; c < n; c += CHUNK) fwd_row(k, slope, px + c, 1, po + c, n - c < CHUNK ? n - c : CHUNK);
+    for (int64_t c = 0; c < n; c += CHUNK)
+      fwd_row(k, slope, px + c, 1, po + c, n - c < CHUNK ? n - c : CHUNK);
   } else {
     rl_iter it;
     int64_t done = 0;
@@ -137,7 +138,9 @@ rl_status rl_leaky_relu_backward_input(const rl_tensor *x, const rl_tensor *gy, 
   return st ? st : map_bwd("leaky_relu_backward_input", "input", ACT_LEAKY, slope, x, gy, gx);
 }
 
-rl_status rl_sigmoid_forward(const rl_tensor *x, rl_tensor **y) { return map_fwd(ACT_SIGMOID, 0, x, y); }
+rl_status rl_sigmoid_forward(const rl_tensor *x, rl_tensor **y) {
+  return map_fwd(ACT_SIGMOID, 0, x, y);
+}
 
 rl_status rl_sigmoid_backward_input(const rl_tensor *y, const rl_tensor *gy, rl_tensor **gx) {
   return map_bwd("sigmoid_backward_input", "output", ACT_SIGMOID, 0, y, gy, gx);
@@ -221,14 +224,20 @@ const rl_opdef rl_op_leaky_relu = {"leaky_relu", 1, 1, input_only, leaky_fwd, le
 const rl_opdef rl_op_sigmoid = {"sigmoid", 1, 1, input_only, sigmoid_fwd, sigmoid_bwd};
 const rl_opdef rl_op_tanh = {"tanh", 1, 1, input_only, tanh_fwd, tanh_bwd};
 
-rl_status rl_relu(rl_tensor *x, rl_tensor **y) { return rl_op_apply(&rl_op_relu, NULL, 0, 1, &x, y); }
+rl_status rl_relu(rl_tensor *x, rl_tensor **y) {
+  return rl_op_apply(&rl_op_relu, NULL, 0, 1, &x, y);
+}
 
 rl_status rl_leaky_relu(rl_tensor *x, float slope, rl_tensor **y) {
   leaky_attr a = {slope};
   return rl_op_apply(&rl_op_leaky_relu, &a, sizeof a, 1, &x, y);
 }
 
-rl_status rl_sigmoid(rl_tensor *x, rl_tensor **y) { return rl_op_apply(&rl_op_sigmoid, NULL, 0, 1, &x, y); }
+rl_status rl_sigmoid(rl_tensor *x, rl_tensor **y) {
+  return rl_op_apply(&rl_op_sigmoid, NULL, 0, 1, &x, y);
+}
 
-rl_status rl_tanh(rl_tensor *x, rl_tensor **y) { return rl_op_apply(&rl_op_tanh, NULL, 0, 1, &x, y); }
+rl_status rl_tanh(rl_tensor *x, rl_tensor **y) {
+  return rl_op_apply(&rl_op_tanh, NULL, 0, 1, &x, y);
+}
 /* }==================== */

@@ -68,12 +68,14 @@ static void batch_stats(const float *x, bn_geom g, float eps, float *stats, doub
     double sum = 0, sq = 0;
     for (int64_t k = 0; k < g.n; k++) {
       const float *xp = x + (k * g.c + c) * g.s;
+#pragma omp simd reduction(+ : sum)
       for (int64_t i = 0; i < g.s; i++) sum += xp[i];
     }
     double mean = sum / (double)m;
     /* two passes: sum of squares minus square of sums cancels badly */
     for (int64_t k = 0; k < g.n; k++) {
       const float *xp = x + (k * g.c + c) * g.s;
+#pragma omp simd reduction(+ : sq)
       for (int64_t i = 0; i < g.s; i++) sq += (xp[i] - mean) * (xp[i] - mean);
     }
     stats[c] = (float)mean;
@@ -171,7 +173,8 @@ static rl_status bn_bwd(const void *attr, int n, rl_tensor *const *in, const rl_
     goto cleanup;
   }
   if (p->training && (!aux || aux->ndim != 2 || aux->shape[1] != g.c)) {
-    st = rl_error(RL_EARG, "batchnorm2d backward: training mode needs the batch statistics of the forward");
+    st = rl_error(RL_EARG, "batchnorm2d backward: training mode needs the forward's batch "
+                           "statistics (aux)");
     goto cleanup;
   }
   int want_x = needs[BN_X], want_g = needs[BN_GAMMA], want_b = needs[BN_BETA];
@@ -206,6 +209,7 @@ static rl_status bn_bwd(const void *attr, int n, rl_tensor *const *in, const rl_
       float m = mean[c];
       for (int64_t k = 0; k < g.n; k++) {
         const float *xp = x + (k * g.c + c) * g.s, *gp = gy + (k * g.c + c) * g.s;
+#pragma omp simd reduction(+ : sb, sg)
         for (int64_t i = 0; i < g.s; i++) {
           sb += gp[i];
           sg += gp[i] * (xp[i] - m);

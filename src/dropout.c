@@ -28,7 +28,8 @@ static rl_status dropout_fwd(const void *attr, int n, rl_tensor *const *in, rl_t
   RL_TRY(rl_tensor_new(x->ndim, x->shape, &y));
   rl_rng r;
   rl_rng_seed(&r, p->seed);
-  float keep = (float)(1.0 / (1.0 - (double)p->p)), *pm = rl_tensor_data(mask), *py = rl_tensor_data(y);
+  float keep = (float)(1.0 / (1.0 - (double)p->p));
+  float *pm = rl_tensor_data(mask), *py = rl_tensor_data(y);
   const float *px = rl_tensor_data(x);
   int64_t numel = rl_tensor_numel(x);
   for (int64_t i = 0; i < numel; i++) pm[i] = rl_rng_uniform(&r) >= p->p ? keep : 0.0f;

@@ -10,9 +10,12 @@ rl_status rl_flatten(rl_tensor *x, int start_dim, int end_dim, rl_tensor **y) {
   int nd = x->ndim ? x->ndim : 1;
   s = start_dim < 0 ? start_dim + nd : start_dim;
   e = end_dim < 0 ? end_dim + nd : end_dim;
-  if (s < 0 || s >= nd || e < 0 || e >= nd)
-    return rl_error(RL_EARG, "flatten: %s %d is out of range for %s", s < 0 || s >= nd ? "start_dim" : "end_dim",
-                    s < 0 || s >= nd ? start_dim : end_dim, rl_shapestr(x).s);
+  if (s < 0 || s >= nd)
+    return rl_error(RL_EARG, "flatten: start_dim %d is out of range for %s", start_dim,
+                    rl_shapestr(x).s);
+  if (e < 0 || e >= nd)
+    return rl_error(RL_EARG, "flatten: end_dim %d is out of range for %s", end_dim,
+                    rl_shapestr(x).s);
   if (s > e)
     return rl_error(RL_EARG, "flatten: start_dim %d comes after end_dim %d for %s", start_dim,
                     end_dim, rl_shapestr(x).s);

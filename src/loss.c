@@ -31,6 +31,7 @@ static int64_t target(const rl_tensor *targets, int64_t i) {
 /* log(sum(exp(x))) of one row, with the max subtracted so nothing overflows. */
 static double logsumexp(const float *x, int64_t n) {
   float m = x[0];
+#pragma omp simd reduction(max : m)
   for (int64_t j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
   double s = 0;
   for (int64_t j = 0; j < n; j++) s += expf(x[j] - m);

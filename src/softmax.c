@@ -26,6 +26,7 @@ static rl_status split(const char *fn, const rl_tensor *t, int dim, int64_t *out
 /* One contiguous row: the common case of the last dim. */
 static void row_fwd(int is_log, const float *x, float *restrict y, int64_t n) {
   float m = x[0];
+#pragma omp simd reduction(max : m)
   for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
   double s = 0;
   if (is_log) {
@@ -44,8 +45,8 @@ static void row_fwd(int is_log, const float *x, float *restrict y, int64_t n) {
 
 /* One [len x inner] slice reduced along len; acc holds inner floats of
 ** scratch. The inner loops run along contiguous memory. */
-static void slice_fwd(int is_log, const float *x, float *restrict y, float *restrict acc, int64_t len,
-                      int64_t inner) {
+static void slice_fwd(int is_log, const float *x, float *restrict y, float *restrict acc,
+                      int64_t len, int64_t inner) {
   for (int64_t j = 0; j < inner; j++) acc[j] = x[j];
   for (int64_t d = 1; d < len; d++) {
     const float *xd = x + d * inner;
@@ -72,7 +73,8 @@ static void slice_fwd(int is_log, const float *x, float *restrict y, float *rest
   }
 }
 
-static rl_status softmax_impl(const char *fn, int is_log, const rl_tensor *x, int dim, rl_tensor **y) {
+static rl_status softmax_impl(const char *fn, int is_log, const rl_tensor *x, int dim,
+                              rl_tensor **y) {
   rl_tensor *xc = NULL, *o = NULL;
   float *acc = NULL;
   int64_t outer, len, inner;
@@ -121,10 +123,12 @@ rl_status rl_log_softmax_forward(const rl_tensor *x, int dim, rl_tensor **y) {
 static void row_bwd(int is_log, const float *y, const float *g, float *restrict gx, int64_t n) {
   double s = 0;
   if (is_log) {
+#pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += g[i];
     float sf = (float)s;
     for (int64_t i = 0; i < n; i++) gx[i] = g[i] - expf(y[i]) * sf;
   } else {
+#pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += (double)g[i] * y[i];
     float sf = (float)s;
     for (int64_t i = 0; i < n; i++) gx[i] = y[i] * (g[i] - sf);
@@ -149,8 +153,8 @@ static void slice_bwd(int is_log, const float *y, const float *g, float *restric
   }
 }
 
-static rl_status softmax_bwd_impl(const char *fn, int is_log, const rl_tensor *y, const rl_tensor *gy,
-                                  int dim, rl_tensor **gx) {
+static rl_status softmax_bwd_impl(const char *fn, int is_log, const rl_tensor *y,
+                                  const rl_tensor *gy, int dim, rl_tensor **gx) {
   rl_tensor *yc = NULL, *gc = NULL, *o = NULL;
   float *acc = NULL;
   int64_t outer, len, inner;
@@ -168,7 +172,8 @@ static rl_status softmax_bwd_impl(const char *fn, int is_log, const rl_tensor *y
   int64_t n = outer * len * inner;
   if (inner == 1) {
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < outer; r++) row_bwd(is_log, py + r * len, pg + r * len, po + r * len, len);
+    for (int64_t r = 0; r < outer; r++)
+      row_bwd(is_log, py + r * len, pg + r * len, po + r * len, len);
   } else {
     if (!(acc = rl_malloc((size_t)(outer * inner) * sizeof *acc))) {
       st = rl__nomem(fn);
@@ -190,7 +195,8 @@ cleanup:
   return st;
 }
 
-rl_status rl_softmax_backward_input(const rl_tensor *y, const rl_tensor *gy, int dim, rl_tensor **gx) {
+rl_status rl_softmax_backward_input(const rl_tensor *y, const rl_tensor *gy, int dim,
+                                    rl_tensor **gx) {
   return softmax_bwd_impl("softmax_backward_input", 0, y, gy, dim, gx);
 }
 
@@ -226,9 +232,9 @@ static rl_status log_softmax_fwd(const void *attr, int n, rl_tensor *const *in, 
   return rl_log_softmax_forward(in[0], ((const softmax_attr *)attr)->dim, out);
 }
 
-static rl_status log_softmax_bwd(const void *attr, int n, rl_tensor *const *in, const rl_tensor *out,
-                                 const rl_tensor *aux, const rl_tensor *gout, const int *needs,
-                                 rl_tensor **gin) {
+static rl_status log_softmax_bwd(const void *attr, int n, rl_tensor *const *in,
+                                 const rl_tensor *out, const rl_tensor *aux,
+                                 const rl_tensor *gout, const int *needs, rl_tensor **gin) {
   (void)n, (void)in, (void)aux;
   if (!needs[0]) return RL_OK;
   return rl_log_softmax_backward_input(out, gout, ((const softmax_attr *)attr)->dim, &gin[0]);
@@ -236,7 +242,8 @@ static rl_status log_softmax_bwd(const void *attr, int n, rl_tensor *const *in, 
 
 static const char *const input_only[] = {"input"};
 const rl_opdef rl_op_softmax = {"softmax", 1, 1, input_only, softmax_fwd, softmax_bwd};
-const rl_opdef rl_op_log_softmax = {"log_softmax", 1, 1, input_only, log_softmax_fwd, log_softmax_bwd};
+const rl_opdef rl_op_log_softmax = {"log_softmax", 1, 1, input_only, log_softmax_fwd,
+                                   log_softmax_bwd};
 
 rl_status rl_softmax(rl_tensor *x, int dim, rl_tensor **y) {
   softmax_attr a = {dim};
