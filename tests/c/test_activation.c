@@ -172,6 +172,38 @@ static void test_errors(void **state) {
   tu_assert_no_leaks();
 }
 
+/* What an LRP rule does: re-run a recorded call's forward and backward on
+** substituted inputs. ReLU's backward takes its mask from the input it is
+** given; Sigmoid's uses the recorded output. */
+static void test_node_rerun(void **state) {
+  (void)state;
+  rl_tensor *x = tu_tensor(1, TU_SHAPE(3), TU_DATA(-1, 2, 3)), *y = NULL, *z = NULL;
+  rl_tensor *sub = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, -2, 3)), *g = NULL, *gy = NULL;
+  TU_OK(rl_tensor_ones(1, TU_SHAPE(3), &gy));
+  TU_OK(rl_tensor_set_requires_grad(x, 1));
+  TU_OK(rl_relu(x, &y));
+  assert_ptr_equal(rl_node_op(y->node), &rl_op_relu);
+  TU_OK(rl_node_forward(y->node, &sub, &z));
+  rl_tensor *e = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, 0, 3));
+  tu_assert_close(z, e, 0, 0);
+  TU_OK(rl_node_backward(y->node, &sub, gy, NULL, &g));
+  rl_tensor_release(e);
+  e = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, 0, 1));
+  tu_assert_close(g, e, 0, 0);
+  rl_tensor_release(g);
+  rl_tensor_release(z);
+  rl_tensor_release(y);
+  TU_OK(rl_sigmoid(x, &y));
+  TU_OK(rl_node_backward(y->node, &sub, gy, NULL, &g));
+  for (int i = 0; i < 3; i++) {
+    float s = rl_tensor_data(y)[i];
+    assert_float_equal(rl_tensor_data(g)[i], s * (1 - s), 1e-7);
+  }
+  rl_tensor *ts[] = {x, y, sub, g, gy, e};
+  for (int i = 0; i < 6; i++) rl_tensor_release(ts[i]);
+  tu_assert_no_leaks();
+}
+
 static rl_status recorded_sigmoid(void *ud) {
   rl_tensor **out = ud, *x = NULL, *y = NULL, *g = NULL;
   rl_status st;
@@ -197,7 +229,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_known_values),      cmocka_unit_test(test_gradient_at_zero),
       cmocka_unit_test(test_gradcheck),         cmocka_unit_test(test_strided_and_large),
-      cmocka_unit_test(test_errors),            cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_errors),            cmocka_unit_test(test_node_rerun),
+      cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
