@@ -192,7 +192,7 @@ static rl_status map_new(const char *fn, const ew_attr *at, rl__row_fn row, int 
     sp[j + 1] = st[j];
     base[j + 1] = rl_tensor_data(ops[j]);
   }
-  rl__map_rows(ndim, shape, nops + 1, base, sp, row, at);
+  rl__map_rows(ndim, shape, nops + 1, base, sp, row, at, 1);
   *out = y;
   return RL_OK;
 }
@@ -296,11 +296,21 @@ static rl_status binary(const rl_opdef *op, kind k, rl_tensor *a, rl_tensor *b, 
   return rl_op_apply(op, &at, sizeof at, 2, (rl_tensor *[]){a, b}, out);
 }
 
-rl_status rl_add(rl_tensor *a, rl_tensor *b, rl_tensor **out) { return binary(&rl_op_add, K_ADD, a, b, out); }
-rl_status rl_sub(rl_tensor *a, rl_tensor *b, rl_tensor **out) { return binary(&rl_op_sub, K_SUB, a, b, out); }
-rl_status rl_mul(rl_tensor *a, rl_tensor *b, rl_tensor **out) { return binary(&rl_op_mul, K_MUL, a, b, out); }
-rl_status rl_div(rl_tensor *a, rl_tensor *b, rl_tensor **out) { return binary(&rl_op_div, K_DIV, a, b, out); }
-rl_status rl_pow(rl_tensor *a, rl_tensor *b, rl_tensor **out) { return binary(&rl_op_pow, K_POW, a, b, out); }
+rl_status rl_add(rl_tensor *a, rl_tensor *b, rl_tensor **out) {
+  return binary(&rl_op_add, K_ADD, a, b, out);
+}
+rl_status rl_sub(rl_tensor *a, rl_tensor *b, rl_tensor **out) {
+  return binary(&rl_op_sub, K_SUB, a, b, out);
+}
+rl_status rl_mul(rl_tensor *a, rl_tensor *b, rl_tensor **out) {
+  return binary(&rl_op_mul, K_MUL, a, b, out);
+}
+rl_status rl_div(rl_tensor *a, rl_tensor *b, rl_tensor **out) {
+  return binary(&rl_op_div, K_DIV, a, b, out);
+}
+rl_status rl_pow(rl_tensor *a, rl_tensor *b, rl_tensor **out) {
+  return binary(&rl_op_pow, K_POW, a, b, out);
+}
 rl_status rl_minimum(rl_tensor *a, rl_tensor *b, rl_tensor **out) {
   return binary(&rl_op_minimum, K_MINIMUM, a, b, out);
 }
@@ -525,10 +535,22 @@ rl_status rl_rdiv_scalar(rl_tensor *a, float s, rl_tensor **out) {
 rl_status rl_clamp(rl_tensor *a, float lo, float hi, rl_tensor **out) {
   return unary(&rl_op_clamp, K_CLAMP, a, 0, lo, hi, out);
 }
-rl_status rl_neg(rl_tensor *a, rl_tensor **out) { return unary(&rl_op_neg, K_NEG, a, 0, 0, 0, out); }
-rl_status rl_abs(rl_tensor *a, rl_tensor **out) { return unary(&rl_op_abs, K_ABS, a, 0, 0, 0, out); }
-rl_status rl_sign(rl_tensor *a, rl_tensor **out) { return unary(&rl_op_sign, K_SIGN, a, 0, 0, 0, out); }
-rl_status rl_exp(rl_tensor *a, rl_tensor **out) { return unary(&rl_op_exp, K_EXP, a, 0, 0, 0, out); }
-rl_status rl_log(rl_tensor *a, rl_tensor **out) { return unary(&rl_op_log, K_LOG, a, 0, 0, 0, out); }
-rl_status rl_sqrt(rl_tensor *a, rl_tensor **out) { return unary(&rl_op_sqrt, K_SQRT, a, 0, 0, 0, out); }
+rl_status rl_neg(rl_tensor *a, rl_tensor **out) {
+  return unary(&rl_op_neg, K_NEG, a, 0, 0, 0, out);
+}
+rl_status rl_abs(rl_tensor *a, rl_tensor **out) {
+  return unary(&rl_op_abs, K_ABS, a, 0, 0, 0, out);
+}
+rl_status rl_sign(rl_tensor *a, rl_tensor **out) {
+  return unary(&rl_op_sign, K_SIGN, a, 0, 0, 0, out);
+}
+rl_status rl_exp(rl_tensor *a, rl_tensor **out) {
+  return unary(&rl_op_exp, K_EXP, a, 0, 0, 0, out);
+}
+rl_status rl_log(rl_tensor *a, rl_tensor **out) {
+  return unary(&rl_op_log, K_LOG, a, 0, 0, 0, out);
+}
+rl_status rl_sqrt(rl_tensor *a, rl_tensor **out) {
+  return unary(&rl_op_sqrt, K_SQRT, a, 0, 0, 0, out);
+}
 /* }==================== */

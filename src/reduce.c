@@ -6,7 +6,9 @@
 #include "ops.h"
 #include "rowmap.h"
 
-typedef enum rkind { R_SUM, R_MEAN, R_NORM, R_VAR, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_COUNT } rkind;
+typedef enum rkind {
+  R_SUM, R_MEAN, R_NORM, R_VAR, R_MAX, R_MIN, R_ARGMAX, R_ARGMIN, R_COUNT
+} rkind;
 
 static const char *const rname[R_COUNT] = {"sum", "mean", "norm", "var",
                                            "max", "min", "argmax", "argmin"};
@@ -34,13 +36,15 @@ static rl_status make_plan(const red_attr *a, const rl_tensor *t, plan *pl) {
   const char *fn = rname[a->k];
   memset(pl, 0, sizeof *pl);
   if (a->ndims < 0 || a->ndims > RL_MAX_DIMS)
-    return rl_error(RL_EARG, "%s: %d dims to reduce (0 to %d; 0 means all)", fn, a->ndims, RL_MAX_DIMS);
+    return rl_error(RL_EARG, "%s: %d dims to reduce (0 to %d; 0 means all)", fn, a->ndims,
+                    RL_MAX_DIMS);
   for (int i = 0; i < a->ndims; i++) {
     int d;
     rl_status st = rl_check_dim(fn, a->dims[i], t->ndim, &d);
     if (st) return st;
     if (pl->red[d])
-      return rl_error(RL_EARG, "%s: dim %d is given twice for %s", fn, a->dims[i], rl_shapestr(t).s);
+      return rl_error(RL_EARG, "%s: dim %d is given twice for %s", fn, a->dims[i],
+                      rl_shapestr(t).s);
     pl->red[d] = 1;
   }
   pl->all = 1;
@@ -169,7 +173,7 @@ static void accumulate(const plan *pl, akind k, float p, const rl_tensor *t, con
     return;
   }
   rl__map_rows(t->ndim, t->shape, 3, (float *[]){dst, x, mm},
-               (const int64_t *[]){pl->kstride, t->stride, m ? pl->kstride : zero}, acc_row, &c);
+               (const int64_t *[]){pl->kstride, t->stride, m ? pl->kstride : zero}, acc_row, &c, 1);
 }
 
 static void scale(rl_tensor *t, float s) {
@@ -187,7 +191,8 @@ static rl_status new_out(const char *fn, int ndim, const int64_t *shape, rl_tens
 
 static rl_status check_p(float p) {
   if (!(p > 0) || isinf(p))
-    return rl_error(RL_EARG, "norm: p must be a positive finite number, got %g (for p = inf use max of abs)",
+    return rl_error(RL_EARG,
+                    "norm: p must be a positive finite number, got %g (for p = inf use max of abs)",
                     (double)p);
   return RL_OK;
 }
@@ -241,7 +246,9 @@ static rl_status sum_fwd(const void *attr, int n, rl_tensor *const *in, rl_tenso
   case R_VAR:
     /* Two passes (mean, then squared deviations): no cancellation. */
     if (pl.count - a->correction <= 0) {
-      st = rl_error(RL_EARG, "var: %lld elements per reduction of %s leave no degrees of freedom with correction %d",
+      st = rl_error(RL_EARG,
+                    "var: %lld elements per reduction of %s leave no degrees of freedom with "
+                    "correction %d",
                     (long long)pl.count, rl_shapestr(t).s, a->correction);
       goto cleanup;
     }
@@ -340,7 +347,8 @@ static rl_status sum_bwd(const void *attr, int n, rl_tensor *const *in, const rl
   float *vd = v ? rl_tensor_data(v) : rl_tensor_data(g);
   rl__map_rows(t->ndim, t->shape, 4,
                (float *[]){rl_tensor_data(y), rl_tensor_data(g), rl_tensor_data(t), vd},
-               (const int64_t *[]){y->stride, gst, t->stride, v ? pl.kstride : zero}, bwd_row, &c);
+               (const int64_t *[]){y->stride, gst, t->stride, v ? pl.kstride : zero}, bwd_row, &c,
+               1);
   gin[0] = y;
   y = NULL;
 cleanup:
@@ -361,7 +369,8 @@ static rl_status reduce(const rl_opdef *op, red_attr *a, rl_tensor *t, int ndims
   if (ndims < 0 || ndims > RL_MAX_DIMS)
     return rl_error(RL_EARG, "%s: %d dims to reduce (0 to %d; 0 means all)", op->name, ndims,
                     RL_MAX_DIMS);
-  if (ndims > 0 && !dims) return rl_error(RL_EARG, "%s: %d dims to reduce but no list", op->name, ndims);
+  if (ndims > 0 && !dims)
+    return rl_error(RL_EARG, "%s: %d dims to reduce but no list", op->name, ndims);
   a->ndims = ndims;
   for (int i = 0; i < ndims; i++) a->dims[i] = dims[i];
   return rl_op_apply(op, a, sizeof *a, 1, &t, out);
@@ -461,12 +470,14 @@ static rl_status extrema(const char *fn, int is_min, const rl_tensor *t, int d, 
     RL_TRY(rl__contig(t, &c));
     ext_ctx ctx = {is_min, rl_tensor_numel(c), 1};
     base[2] = rl_tensor_data(c);
-    rl__map_rows(1, (const int64_t[]){1}, 3, base, (const int64_t *[]){zero, zero, zero}, ext_row, &ctx);
+    rl__map_rows(1, (const int64_t[]){1}, 3, base, (const int64_t *[]){zero, zero, zero}, ext_row,
+                 &ctx, ctx.len);
   } else {
     ext_ctx ctx = {is_min, t->shape[d], t->stride[d]};
     rl__contiguous_strides(t->ndim, kshape, kst);
     base[2] = rl_tensor_data(t);
-    rl__map_rows(t->ndim, kshape, 3, base, (const int64_t *[]){kst, kst, t->stride}, ext_row, &ctx);
+    rl__map_rows(t->ndim, kshape, 3, base, (const int64_t *[]){kst, kst, t->stride}, ext_row, &ctx,
+                 ctx.len);
   }
 cleanup:
   rl_tensor_release(c);
@@ -513,7 +524,8 @@ static void scatter_row(const void *ctx, int64_t n, float *const *ptr, const int
   const ext_ctx *c = ctx;
   float *d = ptr[0];
   const float *g = ptr[1], *ix = ptr[2];
-  for (int64_t i = 0; i < n; i++) d[i * inc[0] + (int64_t)ix[i * inc[2]] * c->stride] = g[i * inc[1]];
+  for (int64_t i = 0; i < n; i++)
+    d[i * inc[0] + (int64_t)ix[i * inc[2]] * c->stride] = g[i * inc[1]];
 }
 
 static rl_status ext_bwd(const void *attr, int n, rl_tensor *const *in, const rl_tensor *out,
@@ -541,7 +553,7 @@ static rl_status ext_bwd(const void *attr, int n, rl_tensor *const *in, const rl
   if (d < 0) {
     ext_ctx ctx = {0, 0, 1}; /* z is contiguous: the flat index is the offset */
     rl__map_rows(1, (const int64_t[]){1}, 3, base, (const int64_t *[]){zero, zero, zero},
-                 scatter_row, &ctx);
+                 scatter_row, &ctx, 1);
   } else {
     ext_ctx ctx = {0, 0, z->stride[d]};
     for (int i = 0, j = 0; i < t->ndim; i++) {
@@ -550,7 +562,7 @@ static rl_status ext_bwd(const void *attr, int n, rl_tensor *const *in, const rl
     }
     rl__contiguous_strides(t->ndim, kshape, kst);
     rl__map_rows(t->ndim, kshape, 3, base, (const int64_t *[]){z->stride, gst, kst}, scatter_row,
-                 &ctx);
+                 &ctx, 1);
   }
   gin[0] = z;
   z = NULL;
@@ -566,7 +578,8 @@ const rl_opdef rl_op_min = {"min", 1, 1, input_only, ext_fwd, ext_bwd};
 const rl_opdef rl_op_argmax = {"argmax", 1, 1, input_only, ext_fwd, ext_bwd};
 const rl_opdef rl_op_argmin = {"argmin", 1, 1, input_only, ext_fwd, ext_bwd};
 
-static rl_status ext(const rl_opdef *op, rkind k, rl_tensor *t, int dim, int keepdim, rl_tensor **out) {
+static rl_status ext(const rl_opdef *op, rkind k, rl_tensor *t, int dim, int keepdim,
+                     rl_tensor **out) {
   ext_attr a = {k, dim, keepdim};
   return rl_op_apply(op, &a, sizeof a, 1, &t, out);
 }

@@ -63,14 +63,15 @@ static void run_rows(const walk *w, int64_t r0, int64_t r1, rl__row_fn row, cons
 }
 
 void rl__map_rows(int ndim, const int64_t *shape, int k, float *const *base,
-                  const int64_t *const *strides, rl__row_fn row, const void *ctx) {
+                  const int64_t *const *strides, rl__row_fn row, const void *ctx, int64_t cost) {
   walk w;
   w.k = k;
   for (int j = 0; j < k; j++) w.base[j] = base[j];
   coalesce(&w, ndim, shape, strides);
   int64_t n = w.shape[w.nd - 1], rows = 1;
   for (int d = 0; d < w.nd - 1; d++) rows *= w.shape[d];
-  if (rows * n <= RL_PAR_MIN) {
+  if (cost < 1) cost = 1;
+  if (rows * n <= RL_PAR_MIN / cost) {
     run_rows(&w, 0, rows, row, ctx);
     return;
   }
@@ -81,7 +82,10 @@ void rl__map_rows(int ndim, const int64_t *shape, int k, float *const *base,
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < nb; b++) run_rows(&w, rows * b / nb, rows * (b + 1) / nb, row, ctx);
   } else if (rows == 1 && w.st[0][0] != 0) {
-    int64_t inc[RL_ITER_MAX] = {0}, chunk = RL_PAR_MIN / 4, nc = (n + chunk - 1) / chunk;
+    /* Chunks of at least 1024 keep each thread on whole cache lines. */
+    int64_t inc[RL_ITER_MAX] = {0}, chunk = RL_PAR_MIN / 4 / cost;
+    if (chunk < 1024) chunk = 1024;
+    int64_t nc = (n + chunk - 1) / chunk;
     for (int j = 0; j < k; j++) inc[j] = w.st[j][0];
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < nc; c++) {

@@ -22,8 +22,11 @@
 
 typedef void (*rl__row_fn)(const void *ctx, int64_t n, float *const *p, const int64_t *inc);
 
+/* cost: the work per element of shape, in elementwise operations (a
+** reduction that scans R inputs per output passes R); it only decides
+** whether threads pay. */
 void rl__map_rows(int ndim, const int64_t *shape, int k, float *const *base,
-                  const int64_t *const *strides, rl__row_fn row, const void *ctx);
+                  const int64_t *const *strides, rl__row_fn row, const void *ctx, int64_t cost);
 
 /* Strides that view t as the broadcast shape (ndim, shape): 0 where t has a
 ** size-1 or missing dim. The shapes must already be known to broadcast. */

@@ -58,15 +58,15 @@ static const struct {
   int64_t sa[3], sb[3];
   int ta, tb;
 } shapes[] = {
-    {2, 2, {2, 3}, {2, 3}, 0, 0},       /* same shape: one flat row */
-    {2, 1, {2, 3}, {3}, 0, 0},          /* a bias */
-    {1, 2, {3}, {2, 3}, 0, 0},          /* a broadcast instead of b */
-    {3, 2, {2, 1, 4}, {3, 1}, 0, 0},    /* both broadcast: [2 x 3 x 4] */
-    {2, 0, {2, 3}, {0}, 0, 0},          /* b a 0-dim scalar */
-    {1, 2, {1}, {2, 3}, 0, 0},          /* a a 1-element tensor */
-    {2, 2, {3, 2}, {2, 3}, 1, 0},       /* a transposed */
-    {2, 1, {3, 2}, {3}, 1, 0},          /* transposed and broadcast */
-    {2, 2, {3, 2}, {3, 2}, 1, 1},       /* both transposed */
+    {2, 2, {2, 3}, {2, 3}, 0, 0},    /* same shape: one flat row */
+    {2, 1, {2, 3}, {3}, 0, 0},       /* a bias */
+    {1, 2, {3}, {2, 3}, 0, 0},       /* a broadcast instead of b */
+    {3, 2, {2, 1, 4}, {3, 1}, 0, 0}, /* both broadcast: [2 x 3 x 4] */
+    {2, 0, {2, 3}, {0}, 0, 0},       /* b a 0-dim scalar */
+    {1, 2, {1}, {2, 3}, 0, 0},       /* a a 1-element tensor */
+    {2, 2, {3, 2}, {2, 3}, 1, 0},    /* a transposed */
+    {2, 1, {3, 2}, {3}, 1, 0},       /* transposed and broadcast */
+    {2, 2, {3, 2}, {3, 2}, 1, 1},    /* both transposed */
 };
 
 static void gradcheck_binary(binop op, int positive_a, float margin_b) {
@@ -83,13 +83,34 @@ static void gradcheck_binary(binop op, int positive_a, float margin_b) {
   tu_assert_no_leaks();
 }
 
-static void test_add_grad(void **state) { (void)state; gradcheck_binary(rl_add, 0, 0); }
-static void test_sub_grad(void **state) { (void)state; gradcheck_binary(rl_sub, 0, 0); }
-static void test_mul_grad(void **state) { (void)state; gradcheck_binary(rl_mul, 0, 0); }
-static void test_div_grad(void **state) { (void)state; gradcheck_binary(rl_div, 0, 0.5f); }
-static void test_pow_grad(void **state) { (void)state; gradcheck_binary(rl_pow, 1, 0); }
-static void test_minimum_grad(void **state) { (void)state; gradcheck_binary(rl_minimum, 0, 0); }
-static void test_maximum_grad(void **state) { (void)state; gradcheck_binary(rl_maximum, 0, 0); }
+static void test_add_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_add, 0, 0);
+}
+static void test_sub_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_sub, 0, 0);
+}
+static void test_mul_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_mul, 0, 0);
+}
+static void test_div_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_div, 0, 0.5f);
+}
+static void test_pow_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_pow, 1, 0);
+}
+static void test_minimum_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_minimum, 0, 0);
+}
+static void test_maximum_grad(void **state) {
+  (void)state;
+  gradcheck_binary(rl_maximum, 0, 0);
+}
 
 static void test_binary_values(void **state) {
   (void)state;
@@ -126,7 +147,8 @@ static void test_binary_values(void **state) {
   assert_values(y, 6, TU_DATA(11, 24, 12, 25, 13, 26));
   rl_tensor_release(y);
   /* NaN propagates through maximum and minimum on either side */
-  rl_tensor *n1 = tu_tensor(1, TU_SHAPE(2), TU_DATA(NAN, 1)), *n2 = tu_tensor(1, TU_SHAPE(2), TU_DATA(0, NAN));
+  rl_tensor *n1 = tu_tensor(1, TU_SHAPE(2), TU_DATA(NAN, 1)),
+            *n2 = tu_tensor(1, TU_SHAPE(2), TU_DATA(0, NAN));
   TU_OK(rl_maximum(n1, n2, &y));
   assert_values(y, 2, TU_DATA(NAN, NAN));
   rl_tensor_release(y);
@@ -134,7 +156,8 @@ static void test_binary_values(void **state) {
   assert_values(y, 2, TU_DATA(NAN, NAN));
   rl_tensor_release(y);
   /* pow with a negative base: NaN for a fractional exponent, real for an integer one */
-  rl_tensor *nb = tu_tensor(1, TU_SHAPE(2), TU_DATA(-2, -2)), *ex = tu_tensor(1, TU_SHAPE(2), TU_DATA(0.5f, 3));
+  rl_tensor *nb = tu_tensor(1, TU_SHAPE(2), TU_DATA(-2, -2)),
+            *ex = tu_tensor(1, TU_SHAPE(2), TU_DATA(0.5f, 3));
   TU_OK(rl_pow(nb, ex, &y));
   assert_values(y, 2, TU_DATA(NAN, -8));
   rl_tensor_release(y);
@@ -198,7 +221,8 @@ static void test_binary_errors(void **state) {
   rl_tensor *a = NULL, *b = NULL, *y = (rl_tensor *)1;
   TU_OK(rl_tensor_zeros(2, TU_SHAPE(2, 3), &a));
   TU_OK(rl_tensor_zeros(2, TU_SHAPE(4, 3), &b));
-  tu_assert_error(rl_add(a, b, &y), RL_ESHAPE, "add: shapes [2 x 3] and [4 x 3] do not broadcast (dim 1: 2 vs 4)");
+  tu_assert_error(rl_add(a, b, &y), RL_ESHAPE,
+                  "add: shapes [2 x 3] and [4 x 3] do not broadcast (dim 1: 2 vs 4)");
   assert_null(y);
   tu_assert_error(rl_mul(b, a, &y), RL_ESHAPE, "mul: shapes [4 x 3] and [2 x 3]");
   tu_assert_error(rl_pow(a, b, &y), RL_ESHAPE, "pow: shapes");
@@ -230,7 +254,8 @@ static void test_binary_large(void **state) {
       assert_float_equal(at(y, i * 400 + j), at(a, j * 300 + i) + at(c, i), 0);
   TU_OK(rl_exp(at_, &y2));
   for (int64_t i = 0; i < 300; i++)
-    for (int64_t j = 0; j < 400; j += 7) assert_float_equal(at(y2, i * 400 + j), expf(at(a, j * 300 + i)), 1e-6);
+    for (int64_t j = 0; j < 400; j += 7)
+      assert_float_equal(at(y2, i * 400 + j), expf(at(a, j * 300 + i)), 1e-6);
   rl_tensor *all[] = {a, b, at_, y, y2, s, c};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);
   tu_assert_no_leaks();
@@ -284,7 +309,8 @@ static void test_where(void **state) {
   for (int i = 0; i < 3; i++) rl_tensor_release(in[i]);
   rl_tensor *big = NULL;
   TU_OK(rl_tensor_zeros(2, TU_SHAPE(3, 3), &big));
-  tu_assert_error(rl_where(m, a, big, &y), RL_ESHAPE, "where: shapes [2 x 3] and [3 x 3] do not broadcast");
+  tu_assert_error(rl_where(m, a, big, &y), RL_ESHAPE,
+                  "where: shapes [2 x 3] and [3 x 3] do not broadcast");
   tu_assert_error(rl_where(big, a, b, &y), RL_ESHAPE, "where (mask): shapes [3 x 3] and [2 x 3]");
   assert_null(y);
   rl_tensor_release(big);
@@ -310,7 +336,8 @@ static void test_masked_select(void **state) {
   assert_values(g, 6, TU_DATA(10, 0, 20, 30, 0, 40));
   rl_tensor_release(g);
   /* a strided incoming gradient (a column of [4 x 2]) through the node's own backward */
-  rl_tensor *g2 = tu_tensor(2, TU_SHAPE(4, 2), TU_DATA(1, -1, 2, -1, 3, -1, 4, -1)), *col = NULL, *gin[2] = {0};
+  rl_tensor *g2 = tu_tensor(2, TU_SHAPE(4, 2), TU_DATA(1, -1, 2, -1, 3, -1, 4, -1)), *col = NULL,
+            *gin[2] = {0};
   TU_OK(rl_tensor_view_select(g2, 1, 0, &col));
   TU_OK(rl_node_backward(y->node, (rl_tensor *[]){t, m}, col, NULL, gin));
   assert_values(gin[0], 6, TU_DATA(1, 0, 2, 3, 0, 4));
@@ -338,9 +365,13 @@ static void test_masked_select(void **state) {
   TU_OK(rl_tensor_zeros(1, TU_SHAPE(3), &zero));
   TU_OK(rl_tensor_ones(3, TU_SHAPE(2, 2, 3), &wide));
   TU_OK(rl_tensor_ones(1, TU_SHAPE(4), &bad));
-  tu_assert_error(rl_masked_select(t, zero, &y), RL_ESHAPE, "masked_select: the mask [3] selects no element of [2 x 3]");
-  tu_assert_error(rl_masked_select(t, wide, &y), RL_ESHAPE, "masked_select: mask [2 x 2 x 3] does not broadcast to the tensor's shape [2 x 3]");
-  tu_assert_error(rl_masked_select(t, bad, &y), RL_ESHAPE, "masked_select: shapes [2 x 3] and [4] do not broadcast");
+  tu_assert_error(rl_masked_select(t, zero, &y), RL_ESHAPE,
+                  "masked_select: the mask [3] selects no element of [2 x 3]");
+  tu_assert_error(
+      rl_masked_select(t, wide, &y), RL_ESHAPE,
+      "masked_select: mask [2 x 2 x 3] does not broadcast to the tensor's shape [2 x 3]");
+  tu_assert_error(rl_masked_select(t, bad, &y), RL_ESHAPE,
+                  "masked_select: shapes [2 x 3] and [4] do not broadcast");
   assert_null(y);
   rl_tensor *all[] = {t, m, seed, tr, m2, zero, wide, bad};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);
@@ -356,7 +387,20 @@ typedef struct un_case {
   int transpose;
 } un_case;
 
-enum { U_ADDS, U_MULS, U_POWS, U_RSUBS, U_RDIVS, U_CLAMP, U_NEG, U_ABS, U_SIGN, U_EXP, U_LOG, U_SQRT };
+enum {
+  U_ADDS,
+  U_MULS,
+  U_POWS,
+  U_RSUBS,
+  U_RDIVS,
+  U_CLAMP,
+  U_NEG,
+  U_ABS,
+  U_SIGN,
+  U_EXP,
+  U_LOG,
+  U_SQRT
+};
 
 static rl_status un_apply(const un_case *c, rl_tensor *a, rl_tensor **out) {
   switch (c->op) {
@@ -389,9 +433,21 @@ static rl_status f_unary(rl_tensor *const *in, rl_tensor **out, void *ud) {
 static void test_unary_grad(void **state) {
   (void)state;
   const un_case cases[] = {
-      {.op = U_ADDS, .s = 1.5f}, {.op = U_MULS, .s = -2.5f}, {.op = U_POWS, .s = 2}, {.op = U_POWS, .s = 3}, {.op = U_POWS, .s = 0.5f}, {.op = U_POWS, .s = -1.5f},
-      {.op = U_POWS, .s = 0},    {.op = U_RSUBS, .s = 4},    {.op = U_RDIVS, .s = 3}, {.op = U_NEG},    {.op = U_ABS},       {.op = U_SIGN},
-      {.op = U_EXP},        {.op = U_LOG},         {.op = U_SQRT},
+      {.op = U_ADDS, .s = 1.5f},
+      {.op = U_MULS, .s = -2.5f},
+      {.op = U_POWS, .s = 2},
+      {.op = U_POWS, .s = 3},
+      {.op = U_POWS, .s = 0.5f},
+      {.op = U_POWS, .s = -1.5f},
+      {.op = U_POWS, .s = 0},
+      {.op = U_RSUBS, .s = 4},
+      {.op = U_RDIVS, .s = 3},
+      {.op = U_NEG},
+      {.op = U_ABS},
+      {.op = U_SIGN},
+      {.op = U_EXP},
+      {.op = U_LOG},
+      {.op = U_SQRT},
   };
   static const int64_t sh[][3] = {{5}, {2, 3}, {2, 3, 4}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
@@ -399,7 +455,8 @@ static void test_unary_grad(void **state) {
       for (int tr = 0; tr < (s ? 2 : 1); tr++) {
         un_case c = cases[i];
         c.transpose = tr;
-        int pos = c.op == U_LOG || c.op == U_SQRT || (c.op == U_POWS && c.s != 2 && c.s != 3 && c.s != 0);
+        int pos =
+            c.op == U_LOG || c.op == U_SQRT || (c.op == U_POWS && c.s != 2 && c.s != 3 && c.s != 0);
         rl_tensor *in = pos ? positive(s + 1, sh[s], 20 + i) : tu_randn(s + 1, sh[s], 20 + i, 0.2f);
         tu_gradcheck(f_unary, 1, &in, NULL, &c, &(tu_gradcheck_opts){.eps = 1e-3});
         rl_tensor_release(in);
@@ -427,11 +484,15 @@ static void test_unary_values(void **state) {
       {{.op = U_POWS, .s = 0}, {1, 1, 1, 1, 1}, {0, 0, 0, 0, 0}},
       {{.op = U_RSUBS, .s = 1}, {3, 1.5f, 1, 0, -3}, {-1, -1, -1, -1, -1}},
       {{.op = U_CLAMP, .s = 0, .lo = -1, .hi = 1}, {-1, -0.5f, 0, 1, 1}, {0, 1, 1, 1, 0}},
-      {{.op = U_CLAMP, .s = 0, .lo = -INFINITY, .hi = 0.5f}, {-2, -0.5f, 0, 0.5f, 0.5f}, {1, 1, 1, 0, 0}},
+      {{.op = U_CLAMP, .s = 0, .lo = -INFINITY, .hi = 0.5f},
+       {-2, -0.5f, 0, 0.5f, 0.5f},
+       {1, 1, 1, 0, 0}},
       {{.op = U_NEG}, {2, 0.5f, 0, -1, -4}, {-1, -1, -1, -1, -1}},
       {{.op = U_ABS}, {2, 0.5f, 0, 1, 4}, {-1, -1, 0, 1, 1}},
       {{.op = U_SIGN}, {-1, -1, 0, 1, 1}, {0, 0, 0, 0, 0}},
-      {{.op = U_EXP}, {expf(-2), expf(-0.5f), 1, expf(1), expf(4)}, {expf(-2), expf(-0.5f), 1, expf(1), expf(4)}},
+      {{.op = U_EXP},
+       {expf(-2), expf(-0.5f), 1, expf(1), expf(4)},
+       {expf(-2), expf(-0.5f), 1, expf(1), expf(4)}},
       {{.op = U_RDIVS, .s = 2}, {-1, -4, INFINITY, 2, 0.5f}, {-0.5f, -8, -INFINITY, -2, -0.125f}},
       {{.op = U_SQRT}, {NAN, NAN, 0, 1, 2}, {NAN, NAN, INFINITY, 0.5f, 0.25f}},
       {{.op = U_LOG}, {NAN, NAN, -INFINITY, 0, logf(4)}, {-0.5f, -2, INFINITY, 1, 0.25f}},
@@ -467,7 +528,8 @@ static void test_unary_errors(void **state) {
 static void test_diamond(void **state) {
   (void)state;
   /* y = a*a + a reaches a three ways; dy/da = 2a + 1 */
-  rl_tensor *a = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(-1, 0, 0.5f, 3)), *sq = NULL, *y = NULL, *g = NULL;
+  rl_tensor *a = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(-1, 0, 0.5f, 3)), *sq = NULL, *y = NULL,
+            *g = NULL;
   TU_OK(rl_tensor_set_requires_grad(a, 1));
   TU_OK(rl_mul(a, a, &sq));
   TU_OK(rl_add(sq, a, &y));
@@ -546,7 +608,8 @@ static void release_ud(void *p) {
 
 static void test_nomem(void **state) {
   (void)state;
-  nomem_ud u = {tu_randn(3, TU_SHAPE(2, 1, 4), 1, 0), tu_randn(2, TU_SHAPE(3, 1), 2, 0), NULL, {0}, 0};
+  nomem_ud u = {
+      tu_randn(3, TU_SHAPE(2, 1, 4), 1, 0), tu_randn(2, TU_SHAPE(3, 1), 2, 0), NULL, {0}, 0};
   assert_true(tu_nomem_sweep(call_add, release_ud, &u) >= 1);
   TU_OK(rl_tensor_set_requires_grad(u.a, 1));
   TU_OK(rl_tensor_set_requires_grad(u.b, 1));
@@ -568,15 +631,24 @@ static void test_nomem(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_add_grad),          cmocka_unit_test(test_sub_grad),
-      cmocka_unit_test(test_mul_grad),          cmocka_unit_test(test_div_grad),
-      cmocka_unit_test(test_pow_grad),          cmocka_unit_test(test_minimum_grad),
-      cmocka_unit_test(test_maximum_grad),      cmocka_unit_test(test_binary_values),
-      cmocka_unit_test(test_binary_grad_values), cmocka_unit_test(test_binary_errors),
-      cmocka_unit_test(test_binary_large),      cmocka_unit_test(test_where),
-      cmocka_unit_test(test_masked_select),     cmocka_unit_test(test_unary_grad),
-      cmocka_unit_test(test_unary_values),      cmocka_unit_test(test_unary_errors),
-      cmocka_unit_test(test_diamond),           cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_add_grad),
+      cmocka_unit_test(test_sub_grad),
+      cmocka_unit_test(test_mul_grad),
+      cmocka_unit_test(test_div_grad),
+      cmocka_unit_test(test_pow_grad),
+      cmocka_unit_test(test_minimum_grad),
+      cmocka_unit_test(test_maximum_grad),
+      cmocka_unit_test(test_binary_values),
+      cmocka_unit_test(test_binary_grad_values),
+      cmocka_unit_test(test_binary_errors),
+      cmocka_unit_test(test_binary_large),
+      cmocka_unit_test(test_where),
+      cmocka_unit_test(test_masked_select),
+      cmocka_unit_test(test_unary_grad),
+      cmocka_unit_test(test_unary_values),
+      cmocka_unit_test(test_unary_errors),
+      cmocka_unit_test(test_diamond),
+      cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,8 +62,8 @@ static rl_status f_red(rl_tensor *const *in, rl_tensor **out, void *ud) {
 static void gradcheck_all_dims(red_case base) {
   static const struct {
     int ndims, dims[3];
-  } lists[] = {{0, {0}},     {1, {0}},    {1, {1}},     {1, {-1}},    {2, {0, 2}},
-               {2, {-1, 1}}, {2, {0, 1}}, {3, {2, 0, 1}}};
+  } lists[] = {{0, {0}},    {1, {0}},     {1, {1}},    {1, {-1}},
+               {2, {0, 2}}, {2, {-1, 1}}, {2, {0, 1}}, {3, {2, 0, 1}}};
   for (size_t l = 0; l < sizeof lists / sizeof *lists; l++)
     for (int keep = 0; keep < 2; keep++)
       for (int tr = 0; tr < 2; tr++) {
@@ -179,13 +179,20 @@ static void test_norm_var_values(void **state) {
   tu_assert_no_leaks();
 }
 
-static void test_sum_grad(void **state) { (void)state; gradcheck_all_dims((red_case){.f = F_SUM}); }
-static void test_mean_grad(void **state) { (void)state; gradcheck_all_dims((red_case){.f = F_MEAN}); }
+static void test_sum_grad(void **state) {
+  (void)state;
+  gradcheck_all_dims((red_case){.f = F_SUM});
+}
+static void test_mean_grad(void **state) {
+  (void)state;
+  gradcheck_all_dims((red_case){.f = F_MEAN});
+}
 
 static void test_norm_grad(void **state) {
   (void)state;
   const float ps[] = {2, 1, 3, 0.5f, 1.5f};
-  for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) gradcheck_all_dims((red_case){.f = F_NORM, .p = ps[i]});
+  for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+    gradcheck_all_dims((red_case){.f = F_NORM, .p = ps[i]});
 }
 
 static void test_var_grad(void **state) {
@@ -198,17 +205,23 @@ static void test_sum_errors(void **state) {
   (void)state;
   rl_tensor *t = NULL, *y = (rl_tensor *)1;
   TU_OK(rl_tensor_zeros(2, TU_SHAPE(2, 3), &t));
-  tu_assert_error(rl_sum(t, 1, (int[]){2}, 0, &y), RL_EARG, "sum: dim 2 is out of range for a 2-dim tensor");
+  tu_assert_error(rl_sum(t, 1, (int[]){2}, 0, &y), RL_EARG,
+                  "sum: dim 2 is out of range for a 2-dim tensor");
   assert_null(y);
   tu_assert_error(rl_mean(t, 1, (int[]){-3}, 0, &y), RL_EARG, "mean: dim -3 is out of range");
-  tu_assert_error(rl_sum(t, 2, (int[]){1, -1}, 0, &y), RL_EARG, "sum: dim -1 is given twice for [2 x 3]");
+  tu_assert_error(rl_sum(t, 2, (int[]){1, -1}, 0, &y), RL_EARG,
+                  "sum: dim -1 is given twice for [2 x 3]");
   tu_assert_error(rl_sum(t, -1, NULL, 0, &y), RL_EARG, "sum: -1 dims to reduce");
-  tu_assert_error(rl_sum(t, 9, (int[]){0, 1, 0, 1, 0, 1, 0, 1, 0}, 0, &y), RL_EARG, "sum: 9 dims to reduce");
-  tu_assert_error(rl_norm(t, 0, 0, NULL, 0, &y), RL_EARG, "norm: p must be a positive finite number, got 0");
-  tu_assert_error(rl_norm(t, INFINITY, 0, NULL, 0, &y), RL_EARG, "norm: p must be a positive finite number, got inf");
+  tu_assert_error(rl_sum(t, 9, (int[]){0, 1, 0, 1, 0, 1, 0, 1, 0}, 0, &y), RL_EARG,
+                  "sum: 9 dims to reduce");
+  tu_assert_error(rl_norm(t, 0, 0, NULL, 0, &y), RL_EARG,
+                  "norm: p must be a positive finite number, got 0");
+  tu_assert_error(rl_norm(t, INFINITY, 0, NULL, 0, &y), RL_EARG,
+                  "norm: p must be a positive finite number, got inf");
   tu_assert_error(rl_norm(t, -2, 1, (int[]){5}, 0, &y), RL_EARG, "norm: dim 5 is out of range");
-  tu_assert_error(rl_var(t, 1, (int[]){0}, 2, 0, &y), RL_EARG,
-                  "var: 2 elements per reduction of [2 x 3] leave no degrees of freedom with correction 2");
+  tu_assert_error(
+      rl_var(t, 1, (int[]){0}, 2, 0, &y), RL_EARG,
+      "var: 2 elements per reduction of [2 x 3] leave no degrees of freedom with correction 2");
   tu_assert_error(rl_var(NULL, 0, NULL, 1, 0, &y), RL_EARG, "var: input 1 (input) is missing");
   assert_null(y);
   rl_tensor_release(t);
@@ -240,7 +253,8 @@ static void test_sum_large(void **state) {
   }
   rl_tensor_release(y);
   TU_OK(rl_var(tr, 0, NULL, 1, 0, &y));
-  for (int64_t i = 0; i < 600 * 500; i++) sq += (at(t, i) - all / 300000) * (at(t, i) - all / 300000);
+  for (int64_t i = 0; i < 600 * 500; i++)
+    sq += (at(t, i) - all / 300000) * (at(t, i) - all / 300000);
   assert_float_equal(at(y, 0), sq / 299999, 1e-4);
   rl_tensor_release(y);
   TU_OK(rl_norm(t, 2, 0, NULL, 0, &y));
@@ -257,7 +271,8 @@ static void test_sum_large(void **state) {
 static void test_max_values(void **state) {
   (void)state;
   /* ties: 5 at columns 1 and 3 of row 0; -1 twice in row 1 */
-  rl_tensor *t = tu_tensor(2, TU_SHAPE(2, 4), TU_DATA(1, 5, 2, 5, -1, -3, -1, -3)), *y = NULL, *g = NULL;
+  rl_tensor *t = tu_tensor(2, TU_SHAPE(2, 4), TU_DATA(1, 5, 2, 5, -1, -3, -1, -3)), *y = NULL,
+            *g = NULL;
   TU_OK(rl_max(t, 1, 0, &y));
   assert_shape(y, 1, TU_SHAPE(2));
   assert_values(y, 2, TU_DATA(5, -1));
@@ -346,11 +361,13 @@ static void gradcheck_ext(int f) {
     for (int tr = 0; tr < 2; tr++) {
       static const int64_t shapes[][3] = {{6, 5, 1}, {3, 4, 5}, {2, 3, 4}};
       for (int dim = -1; dim < 3; dim++) {
-        red_case c = {.f = f, .ndims = dim >= 0, .dims = {dim}, .keepdim = dim == 1, .transpose = tr};
+        red_case c = {
+            .f = f, .ndims = dim >= 0, .dims = {dim}, .keepdim = dim == 1, .transpose = tr};
         rl_tensor *r = NULL;
         TU_OK(rl_tensor_new(3, shapes[s], &r));
         float *p = rl_tensor_data(r);
-        for (int64_t i = 0, n = rl_tensor_numel(r); i < n; i++) p[i] = (float)((i * 37) % 61) * 0.1f;
+        for (int64_t i = 0, n = rl_tensor_numel(r); i < n; i++)
+          p[i] = (float)((i * 37) % 61) * 0.1f;
         tu_gradcheck(f_red, 1, &r, NULL, &c, &(tu_gradcheck_opts){.eps = 1e-3});
         rl_tensor_release(r);
       }
@@ -358,8 +375,14 @@ static void gradcheck_ext(int f) {
   tu_assert_no_leaks();
 }
 
-static void test_max_grad(void **state) { (void)state; gradcheck_ext(F_MAX); }
-static void test_min_grad(void **state) { (void)state; gradcheck_ext(F_MIN); }
+static void test_max_grad(void **state) {
+  (void)state;
+  gradcheck_ext(F_MAX);
+}
+static void test_min_grad(void **state) {
+  (void)state;
+  gradcheck_ext(F_MIN);
+}
 
 static void test_max_errors(void **state) {
   (void)state;
@@ -476,13 +499,13 @@ static void test_nomem(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sum_values),  cmocka_unit_test(test_norm_var_values),
-      cmocka_unit_test(test_sum_grad),    cmocka_unit_test(test_mean_grad),
-      cmocka_unit_test(test_norm_grad),   cmocka_unit_test(test_var_grad),
-      cmocka_unit_test(test_sum_errors),  cmocka_unit_test(test_sum_large),
-      cmocka_unit_test(test_max_values),  cmocka_unit_test(test_max_grad),
-      cmocka_unit_test(test_min_grad),    cmocka_unit_test(test_max_errors),
-      cmocka_unit_test(test_max_large),   cmocka_unit_test(test_tape),
+      cmocka_unit_test(test_sum_values), cmocka_unit_test(test_norm_var_values),
+      cmocka_unit_test(test_sum_grad),   cmocka_unit_test(test_mean_grad),
+      cmocka_unit_test(test_norm_grad),  cmocka_unit_test(test_var_grad),
+      cmocka_unit_test(test_sum_errors), cmocka_unit_test(test_sum_large),
+      cmocka_unit_test(test_max_values), cmocka_unit_test(test_max_grad),
+      cmocka_unit_test(test_min_grad),   cmocka_unit_test(test_max_errors),
+      cmocka_unit_test(test_max_large),  cmocka_unit_test(test_tape),
       cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
