@@ -42,8 +42,10 @@ static void coalesce(walk *w, int ndim, const int64_t *shape, const int64_t *con
   w->nd = nd;
 }
 
-/* Rows r0 .. r1-1 (row-major order over all but the last dim). */
-static void run_rows(const walk *w, int64_t r0, int64_t r1, rl__row_fn row, const void *ctx) {
+/* Rows r0 .. r1-1 (row-major order over all but the last dim), columns
+** c0 .. c1-1 of each. */
+static void run_rows(const walk *w, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                     rl__row_fn row, const void *ctx) {
   rl_iter it;
   const int64_t *st[RL_ITER_MAX];
   float *p[RL_ITER_MAX];
@@ -56,8 +58,8 @@ static void run_rows(const walk *w, int64_t r0, int64_t r1, rl__row_fn row, cons
     for (int j = 0; j < w->k; j++) it.off[j] += it.idx[d] * w->st[j][d];
   }
   for (int64_t i = r0; i < r1; i++) {
-    for (int j = 0; j < w->k; j++) p[j] = w->base[j] + it.off[j];
-    row(ctx, it.n, p, it.inner);
+    for (int j = 0; j < w->k; j++) p[j] = w->base[j] + it.off[j] + c0 * it.inner[j];
+    row(ctx, c1 - c0, p, it.inner);
     rl_iter_next(&it);
   }
 }
@@ -72,7 +74,7 @@ void rl__map_rows(int ndim, const int64_t *shape, int k, float *const *base,
   for (int d = 0; d < w.nd - 1; d++) rows *= w.shape[d];
   if (cost < 1) cost = 1;
   if (rows * n <= RL_PAR_MIN / cost) {
-    run_rows(&w, 0, rows, row, ctx);
+    run_rows(&w, 0, rows, 0, n, row, ctx);
     return;
   }
   int rows_apart = 1; /* no two rows share a destination element */
@@ -80,21 +82,21 @@ void rl__map_rows(int ndim, const int64_t *shape, int k, float *const *base,
   if (rows > 1 && rows_apart) {
     int64_t nb = rows < 1024 ? rows : 1024;
 #pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < nb; b++) run_rows(&w, rows * b / nb, rows * (b + 1) / nb, row, ctx);
-  } else if (rows == 1 && w.st[0][0] != 0) {
-    /* Chunks of at least 1024 keep each thread on whole cache lines. */
-    int64_t inc[RL_ITER_MAX] = {0}, chunk = RL_PAR_MIN / 4 / cost;
+    for (int64_t b = 0; b < nb; b++)
+      run_rows(&w, rows * b / nb, rows * (b + 1) / nb, 0, n, row, ctx);
+  } else if (w.st[0][w.nd - 1] != 0 && n >= 2048) {
+    /* One long row, or rows adding into the same destination (a sum over
+    ** an outer dim): each thread takes its own columns of every row. The
+    ** destination's nonzero strides are those of a contiguous layout, so
+    ** distinct columns never meet. Chunks of at least 1024 keep threads on
+    ** whole cache lines. */
+    int64_t chunk = RL_PAR_MIN / 4 / (cost * rows);
     if (chunk < 1024) chunk = 1024;
     int64_t nc = (n + chunk - 1) / chunk;
-    for (int j = 0; j < k; j++) inc[j] = w.st[j][0];
 #pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < nc; c++) {
-      float *p[RL_ITER_MAX];
-      int64_t i0 = c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
-      for (int j = 0; j < k; j++) p[j] = w.base[j] + i0 * inc[j];
-      row(ctx, len, p, inc);
-    }
+    for (int64_t c = 0; c < nc; c++)
+      run_rows(&w, 0, rows, c * chunk, n - c * chunk < chunk ? n : (c + 1) * chunk, row, ctx);
   } else {
-    run_rows(&w, 0, rows, row, ctx);
+    run_rows(&w, 0, rows, 0, n, row, ctx);
   }
 }

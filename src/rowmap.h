@@ -9,8 +9,10 @@
 ** holds the inner loop (and its fast paths for strides 0 and 1).
 **
 ** Large jobs run on OpenMP threads: rows are split among threads when no
-** two rows write the same destination element, a single row is cut into
-** chunks when the destination moves along it. Otherwise they run serially.
+** two rows write the same destination element; otherwise, when the
+** destination moves along the row, the columns are (each thread walks every
+** row over its own columns). A reduction of everything into one element
+** stays serial here (reduce.c splits that one itself).
 */
 #ifndef RELUA_ROWMAP_H
 #define RELUA_ROWMAP_H

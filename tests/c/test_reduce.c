@@ -262,6 +262,24 @@ static void test_sum_large(void **state) {
   rl_tensor_release(y);
   rl_tensor_release(tr);
   rl_tensor_release(t);
+  /* a sum over the outer dim of a wide tensor: threads split the columns */
+  t = tu_randn(2, TU_SHAPE(40, 4096), 10, 0);
+  TU_OK(rl_sum(t, 1, (int[]){0}, 1, &y));
+  for (int64_t c = 0; c < 4096; c++) {
+    double s = 0;
+    for (int64_t r = 0; r < 40; r++) s += at(t, r * 4096 + c);
+    assert_float_equal(at(y, c), s, 1e-4);
+  }
+  rl_tensor_release(y);
+  TU_OK(rl_argmin(t, 0, 0, &y));
+  for (int64_t c = 0; c < 4096; c++) {
+    int64_t best = 0;
+    for (int64_t r = 1; r < 40; r++)
+      if (at(t, r * 4096 + c) < at(t, best * 4096 + c)) best = r;
+    assert_float_equal(at(y, c), (float)best, 0);
+  }
+  rl_tensor_release(y);
+  rl_tensor_release(t);
   tu_assert_no_leaks();
 }
 /* }==================== */
