@@ -109,7 +109,9 @@ static void unary_row(const void *ctx, int64_t n, float *const *p, const int64_t
   case K_CLAMP: UNARY_ROW(a < lo ? lo : a > hi ? hi : a); break; /* NaN stays NaN */
   case K_NEG: UNARY_ROW(-a); break;
   case K_ABS: UNARY_ROW(fabsf(a)); break;
-  case K_SIGN: UNARY_ROW(a > 0 ? 1.0f : a < 0 ? -1.0f : a); break; /* 0 -> 0, NaN -> NaN */
+  /* NaN stays NaN, as in numpy and like every other op here; torch's 0
+  ** hides a NaN and is an open bug there (pytorch/pytorch#41245). */
+  case K_SIGN: UNARY_ROW(a > 0 ? 1.0f : a < 0 ? -1.0f : a); break;
   case K_EXP: UNARY_ROW(expf(a)); break;
   case K_LOG: UNARY_ROW(logf(a)); break;
   case K_SQRT: UNARY_ROW(sqrtf(a)); break;

@@ -507,6 +507,18 @@ static void test_unary_values(void **state) {
     rl_tensor_release(y);
   }
   rl_tensor_release(a);
+  /* NaN stays NaN through sign (unlike torch, like numpy), clamp and abs */
+  rl_tensor *n = tu_tensor(1, TU_SHAPE(1), TU_DATA(NAN));
+  TU_OK(rl_sign(n, &y));
+  assert_values(y, 1, TU_DATA(NAN));
+  rl_tensor_release(y);
+  TU_OK(rl_clamp(n, -1, 1, &y));
+  assert_values(y, 1, TU_DATA(NAN));
+  rl_tensor_release(y);
+  TU_OK(rl_abs(n, &y));
+  assert_values(y, 1, TU_DATA(NAN));
+  rl_tensor_release(y);
+  rl_tensor_release(n);
   tu_assert_no_leaks();
 }
 
