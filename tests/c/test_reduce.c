@@ -357,6 +357,25 @@ static void test_max_values(void **state) {
   TU_OK(rl_argmin(n, 0, 0, &y));
   assert_values(y, 1, TU_DATA(1));
   rl_tensor_release(y);
+  /* long rows (the lane scan): ties and NaN, rows of 100 */
+  rl_tensor *w = NULL;
+  TU_OK(rl_tensor_zeros(2, TU_SHAPE(3, 100), &w));
+  float *pw = rl_tensor_data(w);
+  for (int i = 0; i < 300; i++) pw[i] = (float)((i * 7) % 13);
+  pw[70] = pw[90] = 20;              /* row 0: max twice */
+  pw[100 + 3] = pw[100 + 99] = -5;   /* row 1: min twice, at the edges of lanes */
+  pw[200 + 80] = NAN;                /* row 2: NaN wins both */
+  TU_OK(rl_argmax(w, 1, 0, &y));
+  assert_values(y, 3, TU_DATA(70, 2, 80));
+  rl_tensor_release(y);
+  TU_OK(rl_argmin(w, 1, 0, &y));
+  assert_int_equal((int)at(y, 1), 3);
+  assert_int_equal((int)at(y, 2), 80);
+  rl_tensor_release(y);
+  TU_OK(rl_max(w, -1, 0, &y));
+  assert_values(y, 3, TU_DATA(20, 12, NAN));
+  rl_tensor_release(y);
+  rl_tensor_release(w);
   /* a transposed view: [[1, -1], [5, -3], [2, -1], [5, -3]] */
   rl_tensor *tr = NULL;
   TU_OK(rl_tensor_view_transpose(t, 0, 1, &tr));
