@@ -212,6 +212,14 @@ static rl_status grad_to(const char *fn, kind k, float s, const rl_tensor *in, c
   rl_tensor_release(full);
   return st;
 }
+/* A backward may run on inputs other than the recorded ones (a rule
+** substituting them), so the incoming gradient is checked against the
+** output those inputs give. */
+static rl_status check_grad(const char *fn, const rl_tensor *g, int ndim, const int64_t *shape) {
+  if (g->ndim == ndim && !memcmp(g->shape, shape, (size_t)ndim * sizeof *shape)) return RL_OK;
+  return rl_error(RL_ESHAPE, "backward of %s: gradient %s does not fit the output %s of these inputs",
+                  fn, rl_shapestr(g).s, rl_shapestr_dims(ndim, shape).s);
+}
 /* }==================== */
 
 /* {==================== binary ops */
@@ -244,8 +252,12 @@ static rl_status binary_bwd(const void *attr, int n, rl_tensor *const *in, const
   const ew_attr *at = attr;
   const char *fn = kind_name[at->k];
   rl_tensor *a = in[0], *b = in[1];
-  rl_status st = RL_OK;
+  int ndim;
+  int64_t shape[RL_MAX_DIMS];
+  rl_status st;
   (void)n, (void)out, (void)aux;
+  RL_TRY(rl_broadcast_shape(fn, a, b, &ndim, shape));
+  RL_TRY(check_grad(fn, g, ndim, shape));
   switch (at->k) {
   case K_ADD:
   case K_SUB:
@@ -356,8 +368,12 @@ static rl_status where_fwd(const void *attr, int n, rl_tensor *const *in, rl_ten
 static rl_status where_bwd(const void *attr, int n, rl_tensor *const *in, const rl_tensor *out,
                            const rl_tensor *aux, const rl_tensor *g, const int *needs,
                            rl_tensor **gin) {
-  rl_status st = RL_OK;
+  int ndim;
+  int64_t shape[RL_MAX_DIMS];
+  rl_status st;
   (void)attr, (void)n, (void)out, (void)aux;
+  RL_TRY(where_shape(in, &ndim, shape));
+  RL_TRY(check_grad("where", g, ndim, shape));
   if (needs[1]) RL_TRY(grad_to("where", G_MASK_T, 0, in[1], g, in[0], NULL, &gin[1]));
   if (needs[2]) RL_TRY(grad_to("where", G_MASK_F, 0, in[2], g, in[0], NULL, &gin[2]));
 cleanup:
@@ -408,23 +424,31 @@ static void scatter_one(void *ud, int64_t off, int64_t rank) {
   u->dst[off] = u->src[rank * u->sstride];
 }
 
-static rl_status masked_select_fwd(const void *attr, int n, rl_tensor *const *in, rl_tensor **out,
-                                   rl_tensor **aux) {
-  const rl_tensor *t = in[0], *mask = in[1];
+/* The number of elements t's mask selects, after checking the shapes. */
+static rl_status select_count(const rl_tensor *t, const rl_tensor *mask, int64_t *count) {
   int ndim;
   int64_t shape[RL_MAX_DIMS];
-  (void)attr, (void)n;
-  *aux = NULL;
   rl_status st = rl_broadcast_shape("masked_select", t, mask, &ndim, shape);
   if (st) return st;
   if (ndim != t->ndim || memcmp(shape, t->shape, (size_t)ndim * sizeof *shape))
     return rl_error(RL_ESHAPE, "masked_select: mask %s does not broadcast to the tensor's shape %s",
                     rl_shapestr(mask).s, rl_shapestr(t).s);
-  int64_t count = select_walk(t, mask, NULL, NULL);
+  *count = select_walk(t, mask, NULL, NULL);
   /* Zero-size tensors do not exist in relua, so an empty selection is an error. */
-  if (count == 0)
+  if (*count == 0)
     return rl_error(RL_ESHAPE, "masked_select: the mask %s selects no element of %s",
                     rl_shapestr(mask).s, rl_shapestr(t).s);
+  return RL_OK;
+}
+
+static rl_status masked_select_fwd(const void *attr, int n, rl_tensor *const *in, rl_tensor **out,
+                                   rl_tensor **aux) {
+  const rl_tensor *t = in[0], *mask = in[1];
+  int64_t count;
+  (void)attr, (void)n;
+  *aux = NULL;
+  rl_status st = select_count(t, mask, &count);
+  if (st) return st;
   rl_tensor *y;
   if ((st = rl_tensor_new(1, &count, &y))) return st == RL_ENOMEM ? rl__nomem("masked_select") : st;
   gather_ud u = {rl_tensor_data(y), rl_tensor_data(t), 1, 1};
@@ -438,8 +462,11 @@ static rl_status masked_select_bwd(const void *attr, int n, rl_tensor *const *in
                                    const int *needs, rl_tensor **gin) {
   (void)attr, (void)n, (void)out, (void)aux;
   if (!needs[0]) return RL_OK;
+  int64_t count;
+  rl_status st = select_count(in[0], in[1], &count);
+  if (st || (st = check_grad("masked_select", g, 1, &count))) return st;
   rl_tensor *z;
-  rl_status st = rl_tensor_zeros_like(in[0], &z);
+  st = rl_tensor_zeros_like(in[0], &z);
   if (st) return st == RL_ENOMEM ? rl__nomem("masked_select") : st;
   /* Walking z (in[0]'s shape, contiguous) yields offsets into z. */
   gather_ud u = {rl_tensor_data(z), rl_tensor_data(g), 1, g->ndim ? g->stride[0] : 1};
@@ -479,6 +506,8 @@ static rl_status unary_bwd(const void *attr, int n, rl_tensor *const *in, const 
   rl_tensor *a = in[0];
   (void)n, (void)out, (void)aux;
   if (!needs[0]) return RL_OK;
+  rl_status st = check_grad(fn, g, a->ndim, a->shape);
+  if (st) return st;
   kind gk;
   switch (at->k) {
   case K_ADDS: return rl__contig(g, &gin[0]);

@@ -533,6 +533,37 @@ static void test_unary_errors(void **state) {
   rl_tensor_release(a);
   tu_assert_no_leaks();
 }
+/* A rule may rerun a backward on other inputs: ones that do not fit the
+** gradient are an error, not a wrong answer. */
+static void test_backward_on_other_inputs(void **state) {
+  (void)state;
+  rl_tensor *a = tu_randn(2, TU_SHAPE(2, 3), 1, 0), *b = tu_randn(1, TU_SHAPE(3), 2, 0);
+  rl_tensor *y = NULL, *e = NULL, *ms = NULL, *gin[2] = {0};
+  rl_tensor *wide = tu_randn(2, TU_SHAPE(4, 3), 3, 0),
+            *mask = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, 0, 1));
+  TU_OK(rl_tensor_set_requires_grad(a, 1));
+  TU_OK(rl_mul(a, b, &y));
+  /* fitting substitutes give the gradient at them: d(a' * b')/da' = b' */
+  TU_OK(rl_node_backward(y->node, (rl_tensor *[]){a, a}, y, NULL, gin));
+  rl_tensor *want = NULL;
+  TU_OK(rl_mul(y, a, &want));
+  tu_assert_close(gin[0], want, 1e-6, 1e-6);
+  rl_tensor_release(want);
+  rl_tensor_release(gin[0]);
+  rl_tensor_release(gin[1]);
+  tu_assert_error(
+      rl_node_backward(y->node, (rl_tensor *[]){wide, b}, y, NULL, gin), RL_ESHAPE,
+      "backward of mul: gradient [2 x 3] does not fit the output [4 x 3] of these inputs");
+  assert_null(gin[0]);
+  TU_OK(rl_exp(a, &e));
+  tu_assert_error(rl_node_backward(e->node, &wide, e, NULL, gin), RL_ESHAPE, "backward of exp");
+  TU_OK(rl_masked_select(a, mask, &ms)); /* 4 elements */
+  tu_assert_error(rl_node_backward(ms->node, (rl_tensor *[]){wide, mask}, ms, NULL, gin), RL_ESHAPE,
+                  "backward of masked_select: gradient [4] does not fit the output [8]");
+  rl_tensor *all[] = {a, b, y, e, ms, wide, mask};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);
+  tu_assert_no_leaks();
+}
 /* }==================== */
 
 /* {==================== the tape, allocation failures */
@@ -659,6 +690,7 @@ int main(void) {
       cmocka_unit_test(test_unary_grad),
       cmocka_unit_test(test_unary_values),
       cmocka_unit_test(test_unary_errors),
+      cmocka_unit_test(test_backward_on_other_inputs),
       cmocka_unit_test(test_diamond),
       cmocka_unit_test(test_nomem),
   };

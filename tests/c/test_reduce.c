@@ -362,9 +362,9 @@ static void test_max_values(void **state) {
   TU_OK(rl_tensor_zeros(2, TU_SHAPE(3, 100), &w));
   float *pw = rl_tensor_data(w);
   for (int i = 0; i < 300; i++) pw[i] = (float)((i * 7) % 13);
-  pw[70] = pw[90] = 20;              /* row 0: max twice */
-  pw[100 + 3] = pw[100 + 99] = -5;   /* row 1: min twice, at the edges of lanes */
-  pw[200 + 80] = NAN;                /* row 2: NaN wins both */
+  pw[70] = pw[90] = 20;            /* row 0: max twice */
+  pw[100 + 3] = pw[100 + 99] = -5; /* row 1: min twice, at the edges of lanes */
+  pw[200 + 80] = NAN;              /* row 2: NaN wins both */
   TU_OK(rl_argmax(w, 1, 0, &y));
   assert_values(y, 3, TU_DATA(70, 2, 80));
   rl_tensor_release(y);
@@ -467,6 +467,30 @@ static void test_max_large(void **state) {
   rl_tensor_release(t);
   tu_assert_no_leaks();
 }
+static void test_backward_on_other_inputs(void **state) {
+  (void)state;
+  rl_tensor *t = tu_randn(2, TU_SHAPE(2, 3), 1, 0), *other = tu_randn(2, TU_SHAPE(3, 3), 2, 0);
+  rl_tensor *s = NULL, *m = NULL, *gin = NULL;
+  TU_OK(rl_tensor_set_requires_grad(t, 1));
+  TU_OK(rl_sum(t, 1, (int[]){1}, 0, &s));
+  tu_assert_error(rl_node_backward(s->node, &other, s, NULL, &gin), RL_ESHAPE,
+                  "backward of sum: gradient [2] does not fit the output [3] of these inputs");
+  assert_null(gin);
+  TU_OK(rl_max(t, 0, 1, &m));
+  TU_OK(rl_node_backward(m->node, &other, m, NULL, &gin)); /* [1 x 3] fits */
+  rl_tensor_release(gin);
+  rl_tensor *v = tu_randn(1, TU_SHAPE(3), 3, 0);
+  tu_assert_error(rl_node_backward(m->node, &v, m, NULL, &gin), RL_ESHAPE,
+                  "does not fit the output [1] of");
+  rl_tensor_release(v);
+  v = tu_randn(2, TU_SHAPE(2, 4), 3, 0);
+  tu_assert_error(rl_node_backward(m->node, &v, m, NULL, &gin), RL_ESHAPE,
+                  "backward of max: gradient [1 x 3] does not fit the output [1 x 4]");
+  rl_tensor_release(v);
+  rl_tensor *all[] = {t, other, s, m};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);
+  tu_assert_no_leaks();
+}
 /* }==================== */
 
 /* {==================== the tape, allocation failures */
@@ -536,13 +560,21 @@ static void test_nomem(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sum_values), cmocka_unit_test(test_norm_var_values),
-      cmocka_unit_test(test_sum_grad),   cmocka_unit_test(test_mean_grad),
-      cmocka_unit_test(test_norm_grad),  cmocka_unit_test(test_var_grad),
-      cmocka_unit_test(test_sum_errors), cmocka_unit_test(test_sum_large),
-      cmocka_unit_test(test_max_values), cmocka_unit_test(test_max_grad),
-      cmocka_unit_test(test_min_grad),   cmocka_unit_test(test_max_errors),
-      cmocka_unit_test(test_max_large),  cmocka_unit_test(test_tape),
+      cmocka_unit_test(test_sum_values),
+      cmocka_unit_test(test_norm_var_values),
+      cmocka_unit_test(test_sum_grad),
+      cmocka_unit_test(test_mean_grad),
+      cmocka_unit_test(test_norm_grad),
+      cmocka_unit_test(test_var_grad),
+      cmocka_unit_test(test_sum_errors),
+      cmocka_unit_test(test_sum_large),
+      cmocka_unit_test(test_max_values),
+      cmocka_unit_test(test_max_grad),
+      cmocka_unit_test(test_min_grad),
+      cmocka_unit_test(test_max_errors),
+      cmocka_unit_test(test_max_large),
+      cmocka_unit_test(test_tape),
+      cmocka_unit_test(test_backward_on_other_inputs),
       cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
