@@ -212,14 +212,6 @@ static rl_status grad_to(const char *fn, kind k, float s, const rl_tensor *in, c
   rl_tensor_release(full);
   return st;
 }
-/* A backward may run on inputs other than the recorded ones (a rule
-** substituting them), so the incoming gradient is checked against the
-** output those inputs give. */
-static rl_status check_grad(const char *fn, const rl_tensor *g, int ndim, const int64_t *shape) {
-  if (g->ndim == ndim && !memcmp(g->shape, shape, (size_t)ndim * sizeof *shape)) return RL_OK;
-  return rl_error(RL_ESHAPE, "backward of %s: gradient %s does not fit the output %s of these inputs",
-                  fn, rl_shapestr(g).s, rl_shapestr_dims(ndim, shape).s);
-}
 /* }==================== */
 
 /* {==================== binary ops */
@@ -257,7 +249,7 @@ static rl_status binary_bwd(const void *attr, int n, rl_tensor *const *in, const
   rl_status st;
   (void)n, (void)out, (void)aux;
   RL_TRY(rl_broadcast_shape(fn, a, b, &ndim, shape));
-  RL_TRY(check_grad(fn, g, ndim, shape));
+  RL_TRY(rl__check_grad(fn, g, ndim, shape));
   switch (at->k) {
   case K_ADD:
   case K_SUB:
@@ -373,7 +365,7 @@ static rl_status where_bwd(const void *attr, int n, rl_tensor *const *in, const 
   rl_status st;
   (void)attr, (void)n, (void)out, (void)aux;
   RL_TRY(where_shape(in, &ndim, shape));
-  RL_TRY(check_grad("where", g, ndim, shape));
+  RL_TRY(rl__check_grad("where", g, ndim, shape));
   if (needs[1]) RL_TRY(grad_to("where", G_MASK_T, 0, in[1], g, in[0], NULL, &gin[1]));
   if (needs[2]) RL_TRY(grad_to("where", G_MASK_F, 0, in[2], g, in[0], NULL, &gin[2]));
 cleanup:
@@ -464,7 +456,7 @@ static rl_status masked_select_bwd(const void *attr, int n, rl_tensor *const *in
   if (!needs[0]) return RL_OK;
   int64_t count;
   rl_status st = select_count(in[0], in[1], &count);
-  if (st || (st = check_grad("masked_select", g, 1, &count))) return st;
+  if (st || (st = rl__check_grad("masked_select", g, 1, &count))) return st;
   rl_tensor *z;
   st = rl_tensor_zeros_like(in[0], &z);
   if (st) return st == RL_ENOMEM ? rl__nomem("masked_select") : st;
@@ -506,7 +498,7 @@ static rl_status unary_bwd(const void *attr, int n, rl_tensor *const *in, const 
   rl_tensor *a = in[0];
   (void)n, (void)out, (void)aux;
   if (!needs[0]) return RL_OK;
-  rl_status st = check_grad(fn, g, a->ndim, a->shape);
+  rl_status st = rl__check_grad(fn, g, a->ndim, a->shape);
   if (st) return st;
   kind gk;
   switch (at->k) {

@@ -66,15 +66,6 @@ static rl_status make_plan(const red_attr *a, const rl_tensor *t, plan *pl) {
 
 /* Strides that read the incoming gradient g (output shape, any strides) at
 ** every index of the input: 0 along reduced dims. */
-/* A backward may run on inputs other than the recorded ones (a rule
-** substituting them), so the incoming gradient is checked against the
-** output those inputs give. */
-static rl_status check_grad(const char *fn, const rl_tensor *g, int ndim, const int64_t *shape) {
-  if (g->ndim == ndim && !memcmp(g->shape, shape, (size_t)ndim * sizeof *shape)) return RL_OK;
-  return rl_error(RL_ESHAPE, "backward of %s: gradient %s does not fit the output %s of these inputs",
-                  fn, rl_shapestr(g).s, rl_shapestr_dims(ndim, shape).s);
-}
-
 static void grad_strides(const plan *pl, int ndim, int keepdim, const rl_tensor *g, int64_t *st) {
   for (int d = 0, j = 0; d < ndim; d++) {
     if (keepdim || !pl->red[d]) {
@@ -327,7 +318,7 @@ static rl_status sum_bwd(const void *attr, int n, rl_tensor *const *in, const rl
   (void)n, (void)out, (void)aux;
   if (!needs[0]) return RL_OK;
   RL_TRY(make_plan(a, t, &pl));
-  RL_TRY(check_grad(fn, g, pl.ondim, pl.oshape));
+  RL_TRY(rl__check_grad(fn, g, pl.ondim, pl.oshape));
   /* Statistics are recomputed from the inputs given, so that a rule may
   ** run this backward on inputs other than the recorded ones. */
   switch (a->k) {
@@ -588,7 +579,7 @@ static rl_status ext_bwd(const void *attr, int n, rl_tensor *const *in, const rl
   /* Recomputed rather than kept from the forward: a rule may run this
   ** backward on other inputs. */
   RL_TRY(extrema(fn, a->k == R_MIN, t, d, a->keepdim, &val, &idx));
-  RL_TRY(check_grad(fn, g, val->ndim, val->shape));
+  RL_TRY(rl__check_grad(fn, g, val->ndim, val->shape));
   if ((st = rl_tensor_zeros(t->ndim, t->shape, &z))) {
     st = rl__nomem(fn);
     goto cleanup;

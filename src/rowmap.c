@@ -1,6 +1,15 @@
 /* rowmap.c: the row engine (see rowmap.h): coalescing dims, serial and
-** OpenMP walks over rows. */
+** OpenMP walks over rows; the gradient-shape check of backwards. */
+#include <string.h>
+
 #include "rowmap.h"
+
+rl_status rl__check_grad(const char *fn, const rl_tensor *g, int ndim, const int64_t *shape) {
+  if (g->ndim == ndim && !memcmp(g->shape, shape, (size_t)ndim * sizeof *shape)) return RL_OK;
+  return rl_error(RL_ESHAPE,
+                  "backward of %s: gradient %s does not fit the output %s of these inputs", fn,
+                  rl_shapestr(g).s, rl_shapestr_dims(ndim, shape).s);
+}
 
 void rl__bstrides(const rl_tensor *t, int ndim, const int64_t *shape, int64_t *stride) {
   for (int i = 0; i < ndim; i++) {

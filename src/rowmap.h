@@ -34,4 +34,9 @@ void rl__map_rows(int ndim, const int64_t *shape, int k, float *const *base,
 ** size-1 or missing dim. The shapes must already be known to broadcast. */
 void rl__bstrides(const rl_tensor *t, int ndim, const int64_t *shape, int64_t *stride);
 
+/* A backward may run on inputs other than the recorded ones (a rule
+** substituting them): RL_ESHAPE naming fn unless the incoming gradient g
+** has the shape of the output those inputs give. */
+rl_status rl__check_grad(const char *fn, const rl_tensor *g, int ndim, const int64_t *shape);
+
 #endif
