@@ -146,6 +146,16 @@ static void test_binary_values(void **state) {
   TU_OK(rl_add(t, r, &y));
   assert_values(y, 6, TU_DATA(11, 24, 12, 25, 13, 26));
   rl_tensor_release(y);
+  /* expanded views (stride 0) on both sides: [2 x 1] and [1 x 3] to [2 x 3] */
+  rl_tensor *ec = NULL, *er = NULL, *row = tu_tensor(2, TU_SHAPE(1, 3), TU_DATA(1, 2, 3));
+  TU_OK(rl_tensor_view_expand(c, 2, TU_SHAPE(2, 3), &ec));
+  TU_OK(rl_tensor_view_expand(row, 2, TU_SHAPE(2, 3), &er));
+  TU_OK(rl_mul(ec, er, &y));
+  assert_values(y, 6, TU_DATA(2, 4, 6, -1, -2, -3));
+  rl_tensor_release(y);
+  rl_tensor_release(ec);
+  rl_tensor_release(er);
+  rl_tensor_release(row);
   /* NaN propagates through maximum and minimum on either side */
   rl_tensor *n1 = tu_tensor(1, TU_SHAPE(2), TU_DATA(NAN, 1)),
             *n2 = tu_tensor(1, TU_SHAPE(2), TU_DATA(0, NAN));

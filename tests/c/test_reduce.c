@@ -467,6 +467,34 @@ static void test_max_large(void **state) {
   rl_tensor_release(t);
   tu_assert_no_leaks();
 }
+/* Expanded views (stride 0) as inputs: every element counts as often as it appears. */
+static void test_expanded_inputs(void **state) {
+  (void)state;
+  rl_tensor *a = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, -2, 3)), *e = NULL, *y = NULL, *g = NULL;
+  TU_OK(rl_tensor_set_requires_grad(a, 1));
+  TU_OK(rl_tensor_view_expand(a, 2, TU_SHAPE(4, 3), &e));
+  TU_OK(rl_sum(e, 1, (int[]){0}, 0, &y));
+  assert_values(y, 3, TU_DATA(4, -8, 12));
+  TU_OK(rl_backward(y, NULL, 1, &a, &g, NULL));
+  assert_values(g, 3, TU_DATA(4, 4, 4));
+  rl_tensor_release(g);
+  rl_tensor_release(y);
+  TU_OK(rl_var(e, 1, (int[]){1}, 0, 0, &y)); /* each row is [1 -2 3]: var 38/9 */
+  assert_values(y, 4, TU_DATA(38.0f / 9, 38.0f / 9, 38.0f / 9, 38.0f / 9));
+  rl_tensor_release(y);
+  TU_OK(rl_max(e, 0, 0, &y)); /* all rows tie: the gradient goes to row 0, then sums to a */
+  TU_OK(rl_backward(y, NULL, 1, &a, &g, NULL));
+  assert_values(g, 3, TU_DATA(1, 1, 1));
+  rl_tensor_release(g);
+  rl_tensor_release(y);
+  TU_OK(rl_argmax(e, 1, 0, &y));
+  assert_values(y, 4, TU_DATA(2, 2, 2, 2));
+  rl_tensor_release(y);
+  rl_tensor_release(e);
+  rl_tensor_release(a);
+  tu_assert_no_leaks();
+}
+
 static void test_backward_on_other_inputs(void **state) {
   (void)state;
   rl_tensor *t = tu_randn(2, TU_SHAPE(2, 3), 1, 0), *other = tu_randn(2, TU_SHAPE(3, 3), 2, 0);
@@ -560,21 +588,14 @@ static void test_nomem(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sum_values),
-      cmocka_unit_test(test_norm_var_values),
-      cmocka_unit_test(test_sum_grad),
-      cmocka_unit_test(test_mean_grad),
-      cmocka_unit_test(test_norm_grad),
-      cmocka_unit_test(test_var_grad),
-      cmocka_unit_test(test_sum_errors),
-      cmocka_unit_test(test_sum_large),
-      cmocka_unit_test(test_max_values),
-      cmocka_unit_test(test_max_grad),
-      cmocka_unit_test(test_min_grad),
-      cmocka_unit_test(test_max_errors),
-      cmocka_unit_test(test_max_large),
-      cmocka_unit_test(test_tape),
-      cmocka_unit_test(test_backward_on_other_inputs),
+      cmocka_unit_test(test_sum_values),      cmocka_unit_test(test_norm_var_values),
+      cmocka_unit_test(test_sum_grad),        cmocka_unit_test(test_mean_grad),
+      cmocka_unit_test(test_norm_grad),       cmocka_unit_test(test_var_grad),
+      cmocka_unit_test(test_sum_errors),      cmocka_unit_test(test_sum_large),
+      cmocka_unit_test(test_max_values),      cmocka_unit_test(test_max_grad),
+      cmocka_unit_test(test_min_grad),        cmocka_unit_test(test_max_errors),
+      cmocka_unit_test(test_max_large),       cmocka_unit_test(test_tape),
+      cmocka_unit_test(test_expanded_inputs), cmocka_unit_test(test_backward_on_other_inputs),
       cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
