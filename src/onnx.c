@@ -523,11 +523,12 @@ static rl_status parse_attr(parser *P, const rl_pb *r, rl_onnx_attr *a) {
   if (a->type == RL_ONNX_ATTR_TENSOR && !a->t)
     return rl_pb_error(&P->ctx, "attribute '%s' at offset %zu is a TENSOR without a tensor", a->name,
                        rl_pb_offset(r, r->p));
-  size_t n = nfl > nint ? nfl : nint;
-  n = n > nstr ? n : nstr;
-  if (n > INT_MAX) return nomem(P);
-  a->n = a->type == RL_ONNX_ATTR_FLOATS ? (int)nfl : a->type == RL_ONNX_ATTR_INTS ? (int)nint
-       : a->type == RL_ONNX_ATTR_STRINGS ? (int)nstr : 0;
+  /* Only the list of the attribute's type is kept, so n always counts it. */
+  if (a->type != RL_ONNX_ATTR_FLOATS) nfl = 0;
+  if (a->type != RL_ONNX_ATTR_INTS) nint = 0;
+  if (a->type != RL_ONNX_ATTR_STRINGS) nstr = 0;
+  if (nfl + nint + nstr > INT_MAX) return nomem(P);
+  a->n = (int)(nfl + nint + nstr);
   if (nfl) {
     float *v;
     if ((st = alloc_array(P, nfl, sizeof *v, &v)) || (st = rl_pb_scalars(r, 7, RL_PB_FIXED32, v, &nfl)))
@@ -615,15 +616,16 @@ static rl_status constant_value(parser *P, const rl_onnx_node *nd, rl_onnx_tenso
     t->name = nd->outputs[0];
     return RL_OK;
   }
+  /* value_float(s) / value_int(s), told apart by type rather than by name */
   int64_t *dims;
   rl_status st;
   if ((st = alloc_array(P, 1, sizeof *dims, &dims))) return st;
   t->dims = dims;
-  int list = !strcmp(a->name, "value_floats") || !strcmp(a->name, "value_ints");
+  int list = a->type == RL_ONNX_ATTR_FLOATS || a->type == RL_ONNX_ATTR_INTS;
   dims[0] = list ? a->n : 1;
   t->ndim = list;
   t->numel = list ? a->n : 1;
-  if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_floats")) {
+  if (a->type == RL_ONNX_ATTR_FLOAT || a->type == RL_ONNX_ATTR_FLOATS) {
     float *d;
     t->dtype = RL_ONNX_FLOAT;
     if ((st = new_value(P, t, &d)) || !d) return st;
@@ -631,12 +633,12 @@ static rl_status constant_value(parser *P, const rl_onnx_node *nd, rl_onnx_tenso
     else d[0] = a->f;
     return RL_OK;
   }
-  if (!strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints")) {
+  if (a->type == RL_ONNX_ATTR_INT || a->type == RL_ONNX_ATTR_INTS) {
     t->dtype = RL_ONNX_INT64;
     t->ints = list ? a->ints : &a->i;
     return value_from_ints(P, t);
   }
-  t->dtype = !strncmp(a->name, "value_string", 12) ? RL_ONNX_STRING : RL_ONNX_UNDEFINED;
+  t->dtype = a->type == RL_ONNX_ATTR_STRING || a->type == RL_ONNX_ATTR_STRINGS ? RL_ONNX_STRING : RL_ONNX_UNDEFINED;
   return RL_OK;
 }
 

@@ -411,6 +411,38 @@ static void test_bad_tensor_data(void **state) {
   tu_assert_no_leaks();
 }
 
+/* Lists of other kinds than the declared type are dropped (found by the
+** fuzzer: n counted the ints while strings were read). */
+static void test_attribute_lists_follow_type(void **state) {
+  (void)state;
+  pbw g = {0}, n = {0}, a = {0};
+  rl_onnx_model *m;
+  w_str(&a, 1, "mixed"), w_int(&a, 8, 1), w_int(&a, 8, 2), w_int(&a, 8, 3), w_str(&a, 9, "s");
+  w_f32(&a, 7, 1), w_int(&a, 20, RL_ONNX_ATTR_INTS);
+  w_str(&n, 4, "Relu"), w_msg(&n, 5, &a), w_msg(&g, 1, &n);
+  /* a Constant whose value_floats says it holds INTS is read as its type says */
+  w_str(&a, 1, "value_floats"), w_int(&a, 8, 5), w_int(&a, 20, RL_ONNX_ATTR_INTS);
+  w_str(&n, 4, "Constant"), w_str(&n, 2, "k"), w_msg(&n, 5, &a), w_msg(&g, 1, &n);
+  w_str(&a, 1, "value_string"), w_str(&a, 4, "hi"), w_int(&a, 20, RL_ONNX_ATTR_STRING);
+  w_str(&n, 4, "Constant"), w_str(&n, 2, "s"), w_msg(&n, 5, &a), w_msg(&g, 1, &n);
+  pbw b = w_model(&g);
+  TU_OK(rl_onnx_load_buffer(b.d, b.n, "m.onnx", &m));
+  free(b.d);
+  const rl_onnx_attr *at = &m->nodes[0].attrs[0];
+  assert_int_equal(at->n, 3);
+  assert_non_null(at->ints);
+  assert_null(at->strings);
+  assert_null(at->floats);
+  const rl_onnx_tensor *k = rl_onnx_find_tensor(m, "k");
+  assert_int_equal(k->dtype, RL_ONNX_INT64);
+  assert_true(k->numel == 1 && k->ints[0] == 5 && val(k, 0) == 5.0f);
+  rl_tensor *v;
+  tu_assert_error(rl_onnx_tensor_value(rl_onnx_find_tensor(m, "s"), &v), RL_EFORMAT,
+                  "onnx: tensor 's' has data type STRING");
+  rl_onnx_free(m);
+  tu_assert_no_leaks();
+}
+
 /* {==================== the conformance suite (libonnx-testdata) */
 
 static int have_testdata(void) {
@@ -904,7 +936,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_model),         cmocka_unit_test(test_every_dtype),
       cmocka_unit_test(test_tensors_without_values), cmocka_unit_test(test_bad_tensor_data),
-      cmocka_unit_test(test_conformance_conv),    cmocka_unit_test(test_conformance_models),
+      cmocka_unit_test(test_attribute_lists_follow_type), cmocka_unit_test(test_conformance_conv),    cmocka_unit_test(test_conformance_models),
       cmocka_unit_test(test_conformance_all),     cmocka_unit_test(test_external_data),
       cmocka_unit_test(test_not_onnx),            cmocka_unit_test(test_every_truncation),
       cmocka_unit_test(test_random_mutations),    cmocka_unit_test(test_huge_lengths_and_nesting),
