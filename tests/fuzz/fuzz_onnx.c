@@ -1,7 +1,7 @@
 /* fuzz_onnx.c: libFuzzer target for the ONNX reader (rl_onnx_load_buffer and everything it returns).
 **
-**   CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug && cmake --build build-fuzz --target fuzz_onnx
-**   build-fuzz/tests/fuzz/fuzz_onnx -max_total_time=60 -max_len=65536 CORPUS_DIR SEED_DIR
+**   CC=clang cmake -S . -B build-fuzz -DRELUA_FUZZ=ON -DRELUA_SANITIZE=ON && cmake --build build-fuzz --target fuzz_onnx
+**   build-fuzz/tests/fuzz/fuzz_onnx -max_total_time=60 -max_len=20000 CORPUS_DIR SEED_DIR
 ** Seeds: any .onnx files, e.g. /usr/share/libonnx-testdata/data/node/ * /model.onnx.
 */
 #include <stddef.h>
