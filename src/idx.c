@@ -51,7 +51,14 @@ static rl_status stream_read(stream *s, void *dst, size_t n, size_t *got) {
         return rl_error(RL_EFORMAT, "idx.load: %s: corrupt gzip data after %llu bytes: %s", s->name,
                         (unsigned long long)(s->pos + *got), m);
       }
-      if (r == 0) break;
+      if (r == 0) {
+        int zerr;
+        const char *m = gzerror(s->gz, &zerr);
+        if (zerr == Z_BUF_ERROR) /* gzread's way of saying the gzip stream stopped early */
+          return rl_error(RL_EFORMAT, "idx.load: %s: truncated gzip data after %llu bytes (%s)", s->name,
+                          (unsigned long long)(s->pos + *got), m);
+        break;
+      }
       *got += (size_t)r;
     }
   } else if (!s->gzip) {
