@@ -26,7 +26,7 @@ typedef struct pngio {
   FILE *f;
   /* what went wrong, for the message */
   int nomem, io_errno, truncated;
-  char msg[160];
+  char msg[160], warn[120];
   /* decoded image */
   png_uint_32 w, h;
   int channels, depth;
@@ -41,9 +41,11 @@ static void on_error(png_structp png, png_const_charp msg) {
   png_longjmp(png, 1);
 }
 
+/* Warnings (bad ancillary chunks, iCCP quirks) do not stop reading, but the
+** last one often explains the error that follows ("Invalid IHDR data"). */
 static void on_warning(png_structp png, png_const_charp msg) {
-  (void)png;
-  (void)msg; /* warnings (bad ancillary chunks, iCCP quirks) do not stop reading */
+  pngio *io = png_get_error_ptr(png);
+  snprintf(io->warn, sizeof io->warn, "%s", msg ? msg : "");
 }
 
 static png_voidp on_malloc(png_structp png, png_alloc_size_t n) {
@@ -116,6 +118,7 @@ static rl_status io_status(pngio *io, const char *verb) {
   if (io->truncated)
     return rl_error(RL_EFORMAT, "%s: %s: truncated (the data ends at byte %zu)", io->fn, io->name,
                     io->mem ? io->size : io->pos);
+  if (io->warn[0]) return rl_error(RL_EFORMAT, "%s: %s: %s (%s)", io->fn, io->name, io->msg, io->warn);
   return rl_error(RL_EFORMAT, "%s: %s: %s", io->fn, io->name, io->msg);
 }
 
@@ -186,13 +189,14 @@ static int decode(pngio *io) {
 static void to_chw(const pngio *io, int want, float *dst) {
   const int cs = io->channels, wide = io->depth == 16;
   const size_t plane = (size_t)io->w * io->h;
-  const float k = wide ? 1.0f / 65535.0f : 1.0f / 255.0f;
+  float lut[256]; /* k / 255 exactly as a division gives it (what k / 255.0f round-trips to) */
+  for (int k = 0; k < 256; k++) lut[k] = (float)k / 255.0f;
   for (png_uint_32 y = 0; y < io->h; y++) {
     const unsigned char *p = io->rows[y];
     size_t o = (size_t)y * io->w;
     for (png_uint_32 x = 0; x < io->w; x++, o++) {
       float s[4] = {0, 0, 0, 1};
-      for (int c = 0; c < cs; c++, p += wide ? 2 : 1) s[c] = (wide ? (p[0] << 8 | p[1]) : p[0]) * k;
+      for (int c = 0; c < cs; c++, p += wide ? 2 : 1) s[c] = wide ? (float)(p[0] << 8 | p[1]) / 65535.0f : lut[p[0]];
       float r = s[0], g = cs >= 3 ? s[1] : s[0], b = cs >= 3 ? s[2] : s[0];
       float a = cs == 2 ? s[1] : cs == 4 ? s[3] : 1.0f;
       float l = cs >= 3 ? 0.299f * r + 0.587f * g + 0.114f * b : s[0];
