@@ -8,7 +8,8 @@ colour types, bit depths, palettes, tRNS and interlacing independently of
 libpng's writer; each comes with <name>.expected.npy, the float32 [C x H x W]
 tensor relua must read (samples / (2^depth - 1), palette and tRNS expanded).
 NPY files come from numpy itself (headers as numpy writes them); IDX files
-are written by hand, some gzip-compressed. Deterministic: reruns give the
+are written by hand, some gzip-compressed; resize references come from
+Pillow (python3-pil, a dependency of python3-matplotlib). Deterministic: reruns give the
 same bytes (gzip mtime 0).
 """
 import gzip
@@ -124,6 +125,19 @@ def main(out):
     png(j("rgb8key.png"), rgb, 2, 8, trns=struct.pack(">HHH", *[int(v) for v in key]))
     am = np.where((rgb == key).all(-1), 0, 255)
     expect(j("rgb8key.expected.npy"), np.concatenate([rgb.transpose(2, 0, 1), am[None]]) / 255.0)
+
+    # resize references from Pillow (independent implementation of the
+    # triangle filter): mode 'F' images resized with Image.BILINEAR
+    from PIL import Image
+    rng = np.random.default_rng(5)
+    inputs = {}
+    for H, W, h2, w2 in [(9, 13, 4, 5), (9, 13, 20, 7), (31, 17, 7, 30)]:
+        if (H, W) not in inputs:
+            inputs[H, W] = rng.standard_normal((H, W)).astype(np.float32)
+            np.save(j("resize_%dx%d.npy" % (H, W)), inputs[H, W])
+        x = inputs[H, W]
+        ref = np.asarray(Image.fromarray(x, mode="F").resize((w2, h2), Image.BILINEAR))
+        np.save(j("resize_%dx%d_to_%dx%d.pil.npy" % (H, W, h2, w2)), ref.astype(np.float32))
 
     # NPY files as numpy writes them
     a = np.arange(24, dtype=np.float64).reshape(2, 3, 4) * 0.5 - 3

@@ -390,6 +390,26 @@ static void test_resize_separable_and_constant(void **state) {
   tu_assert_no_leaks();
 }
 
+/* Against Pillow's Image.resize(BILINEAR) on mode 'F' images (tools/gen_fixtures.py). */
+static void test_resize_vs_pil(void **state) {
+  (void)state;
+  static const struct { int H, W, h, w; } cases[] = {{9, 13, 4, 5}, {9, 13, 20, 7}, {31, 17, 7, 30}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char in[64], ref[64];
+    snprintf(in, sizeof in, "resize_%dx%d.npy", cases[k].H, cases[k].W);
+    snprintf(ref, sizeof ref, "resize_%dx%d_to_%dx%d.pil.npy", cases[k].H, cases[k].W, cases[k].h, cases[k].w);
+    rl_tensor *x = NULL, *r = NULL, *y = NULL;
+    TU_OK(rl_npy_load(data_path(in), &x));
+    TU_OK(rl_npy_load(data_path(ref), &r));
+    TU_OK(rl_image_resize(x, cases[k].h, cases[k].w, 1, &y));
+    tu_assert_close(y, r, 1e-6, 1e-6);
+    rl_tensor_release(x);
+    rl_tensor_release(r);
+    rl_tensor_release(y);
+  }
+  tu_assert_no_leaks();
+}
+
 typedef struct rs_ud {
   rl_tensor *x, *y;
 } rs_ud;
@@ -473,7 +493,8 @@ int main(void) {
       cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_every_truncation), cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_resize_by_hand),   cmocka_unit_test(test_resize_separable_and_constant),
-      cmocka_unit_test(test_resize_nomem),     cmocka_unit_test(test_center_crop),
+      cmocka_unit_test(test_resize_vs_pil),    cmocka_unit_test(test_resize_nomem),
+      cmocka_unit_test(test_center_crop),
       cmocka_unit_test(test_normalize_and_stack),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
