@@ -218,7 +218,7 @@ static rl_status parse_header(parser *ps, npy_header *h) {
 /* {==================== values to float32 */
 
 static uint64_t load_uint(const unsigned char *p, int size, int swap) {
-  unsigned char b[8];
+  unsigned char b[8] = {0};
   if (swap)
     for (int i = 0; i < size; i++) b[i] = p[size - 1 - i];
   else
