@@ -352,6 +352,7 @@ static rl_status load(src *s, rl_tensor **out) {
       size_t k = count - i < per ? count - i : per;
       RL_TRY(src_read(s, buf, k * (size_t)h.itemsize));
       convert(&h, buf, k, dst + i);
+      if ((i / per) % 64 == 63) RL_TRY(rl_check_interrupt("npy.load"));
     }
   }
   if (h.fortran && h.ndim > 1) {

@@ -159,6 +159,10 @@ static void test_fashion_mnist(void **state) {
   for (int64_t i = 0; i < rl_tensor_numel(x); i++)
     assert_true(rl_tensor_data(x)[i] >= 0 && rl_tensor_data(x)[i] <= 1);
   rl_tensor_release(x);
+  rl_interrupt(); /* Ctrl-C during a long read: an error, nothing leaked, the flag cleared */
+  tu_assert_error(rl_idx_load(FMNIST "train-images-idx3-ubyte.gz", 0, 0, &x), RL_EINTR, "idx.load: interrupted");
+  assert_null(x);
+  assert_false(rl_interrupted());
   TU_OK(rl_idx_load(FMNIST "train-labels-idx1-ubyte.gz", 0, 0, &y));
   assert_int_equal(y->shape[0], 60000);
   assert_float_equal(rl_tensor_data(y)[3], 3, 0);

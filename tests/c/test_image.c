@@ -381,6 +381,9 @@ static void test_resize_separable_and_constant(void **state) {
   rl_tensor_release(y);
   rl_tensor_release(c);
   tu_assert_error(rl_image_resize(x, 0, 4, 1, &y), RL_EARG, "image.resize: size 0 x 4 is out of range");
+  rl_interrupt();
+  tu_assert_error(rl_image_resize(x, 3, 4, 1, &y), RL_EINTR, "image.resize: interrupted");
+  assert_null(y);
   tu_assert_error(rl_image_resize_short(x, -3, 1, &y), RL_EARG, "size -3");
   rl_tensor_release(x);
   x = tu_randn(1, TU_SHAPE(5), 1, 0);

@@ -323,6 +323,21 @@ static void test_every_truncation(void **state) {
   tu_assert_no_leaks();
 }
 
+static void test_interrupt(void **state) {
+  (void)state;
+  rl_tensor *x = NULL, *y = NULL;
+  TU_OK(rl_tensor_zeros(1, TU_SHAPE(400000), &x)); /* 1.6 MB: read in more than 64 chunks */
+  TU_OK(rl_npy_save(tmp_path("big.npy"), x, RL_NPY_F32));
+  rl_interrupt();
+  tu_assert_error(rl_npy_load(tmp_path("big.npy"), &y), RL_EINTR, "npy.load: interrupted");
+  assert_null(y);
+  TU_OK(rl_npy_load(tmp_path("big.npy"), &y));
+  remove(tmp_path("big.npy"));
+  rl_tensor_release(y);
+  rl_tensor_release(x);
+  tu_assert_no_leaks();
+}
+
 typedef struct nm_ud {
   const void *buf;
   size_t n;
@@ -366,6 +381,7 @@ int main(void) {
       cmocka_unit_test(test_fortran_order),      cmocka_unit_test(test_numpy_files),
       cmocka_unit_test(test_malformed_headers),  cmocka_unit_test(test_malformed_preamble),
       cmocka_unit_test(test_every_truncation),   cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_interrupt),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
