@@ -198,7 +198,7 @@ rl_status rl_pad(rl_tensor *t, int npairs, const int64_t *pads, rl_pad_mode mode
   if (npairs < 0 || npairs > RL_MAX_DIMS)
     return rl_error(RL_EARG, "pad: %d pairs of padding for %s (at most one per dim)", npairs,
                     rl_shapestr(t).s);
-  memcpy(a.pads, pads, (size_t)npairs * 2 * sizeof *pads);
+  if (npairs) memcpy(a.pads, pads, (size_t)npairs * 2 * sizeof *pads);
   return rl_op_apply(&rl_op_pad, &a, sizeof a, 1, &t, out);
 }
 /* }==================== */
