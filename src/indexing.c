@@ -106,6 +106,21 @@ static void scatter_kernel(rl_tensor *dst, int d, const rl_tensor *index, const 
       for (int64_t i = 0; i < it.n; i++) po[i * io + (int64_t)pi[i * ii] * sd] = ps[i * is];
   } while (rl_iter_next(&it));
 }
+/* A backward may run on other inputs than the recorded ones (rules do
+** that): everything the forward checked is checked again, and grad_out
+** must have the shape of like. */
+static rl_status check_again(const char *fn, const index_attr *a, const rl_tensor *t,
+                             const rl_tensor *index, const rl_tensor *src, const rl_tensor *gout,
+                             const rl_tensor *like, int *d) {
+  rl_status st;
+  if ((st = rl_check_dim(fn, a->dim, t->ndim, d)) || (st = check_shapes(fn, t, *d, index, src)) ||
+      (st = check_values(fn, index, *d, t)))
+    return st;
+  if (!rl_tensor_same_shape(gout, like))
+    return rl_error(RL_ESHAPE, "%s: grad_output %s does not match the output %s", fn,
+                    rl_shapestr(gout).s, rl_shapestr(like).s);
+  return RL_OK;
+}
 /* }==================== */
 
 /* {==================== gather */
@@ -143,10 +158,12 @@ static rl_status gather_bwd(const void *attr, int n, rl_tensor *const *in, const
                             const rl_tensor *aux, const rl_tensor *gout, const int *needs,
                             rl_tensor **gin) {
   const index_attr *a = attr;
-  int d = a->dim < 0 ? a->dim + in[0]->ndim : a->dim;
+  int d;
+  rl_status st;
   (void)n, (void)out, (void)aux;
+  if ((st = check_again("gather", a, in[0], in[1], NULL, gout, in[1], &d))) return st;
   if (!needs[0]) return RL_OK;
-  rl_status st = rl_tensor_zeros_like(in[0], &gin[0]);
+  st = rl_tensor_zeros_like(in[0], &gin[0]);
   if (st == RL_OK) scatter_kernel(gin[0], d, in[1], gout, WRITE_ADD);
   return st;
 }
@@ -234,9 +251,10 @@ static rl_status scatter_bwd(const void *attr, int n, rl_tensor *const *in, cons
                              rl_tensor **gin) {
   const index_attr *a = attr;
   const rl_tensor *t = in[0];
-  int d = a->dim < 0 ? a->dim + t->ndim : a->dim;
-  rl_status st = RL_OK;
+  int d;
+  rl_status st = check_again(a->accumulate ? "scatter_add" : "scatter", a, t, in[1], in[2], gout, t, &d);
   (void)n, (void)out, (void)aux;
+  if (st) return st;
   if (needs[0]) {
     if (a->accumulate) {
       st = rl__view(gout, gout->ndim, gout->shape, gout->stride, gout->offset, &gin[0]);
@@ -302,8 +320,20 @@ static rl_status cat_bwd(const void *attr, int n, rl_tensor *const *in, const rl
                          rl_tensor **gin) {
   const cat_attr *a = attr;
   int d = a->dim < 0 ? a->dim + gout->ndim : a->dim;
-  int64_t offset = gout->offset;
+  int64_t offset = gout->offset, total = 0;
   (void)out, (void)aux;
+  /* the inputs may not be the recorded ones: they must tile grad_out */
+  for (int i = 0; i < n; i++) {
+    int fits = d >= 0 && d < gout->ndim && in[i]->ndim == gout->ndim;
+    for (int e = 0; fits && e < gout->ndim; e++) fits = e == d || in[i]->shape[e] == gout->shape[e];
+    if (!fits)
+      return rl_error(RL_ESHAPE, "cat: tensor %d %s does not match grad_output %s", i + 1,
+                      rl_shapestr(in[i]).s, rl_shapestr(gout).s);
+    total += in[i]->shape[d];
+  }
+  if (total != gout->shape[d])
+    return rl_error(RL_ESHAPE, "cat: the inputs make %lld along dim %d, grad_output %s has %lld",
+                    (long long)total, d + 1, rl_shapestr(gout).s, (long long)gout->shape[d]);
   for (int i = 0; i < n; i++) {
     if (needs[i]) {
       rl_status st = rl__view(gout, gout->ndim, in[i]->shape, gout->stride, offset, &gin[i]);

@@ -1,5 +1,6 @@
 /* interpolate.c: nearest and bilinear resampling of N x C x H x W, as PyTorch. */
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
 #include "ops.h"
@@ -132,6 +133,12 @@ static rl_status interp_bwd(const void *attr, int n, rl_tensor *const *in, const
   rl_status st;
   (void)n, (void)out, (void)aux, (void)needs;
   RL_TRY(check_args(a, in[0]));
+  const int64_t want[4] = {in[0]->shape[0], in[0]->shape[1], a->oh, a->ow};
+  if (gout->ndim != 4 || memcmp(gout->shape, want, sizeof want)) {
+    st = rl_error(RL_ESHAPE, "interpolate: grad_output %s does not match the output %s of input %s",
+                  rl_shapestr(gout).s, rl_shapestr_dims(4, want).s, rl_shapestr(in[0]).s);
+    goto cleanup;
+  }
   RL_TRY(rl__contig(gout, &g));
   RL_TRY(make_taps(a, in[0], &tp));
   RL_TRY(rl_tensor_zeros_like(in[0], &gx));

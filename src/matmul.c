@@ -214,6 +214,15 @@ static rl_status matmul_bwd(const void *attr, int n, rl_tensor *const *in, const
   rl_status st;
   (void)attr, (void)n, (void)out, (void)aux;
   RL_TRY(batch_shape(a, b, &nb, bshape));
+  /* a rule may run this backward on other inputs than the recorded ones */
+  bshape[nb] = a->shape[a->ndim - 2];
+  bshape[nb + 1] = b->shape[b->ndim - 1];
+  if (gout->ndim != nb + 2 || memcmp(gout->shape, bshape, (size_t)(nb + 2) * sizeof *bshape)) {
+    st = rl_error(RL_ESHAPE, "matmul: grad_output %s does not match the output %s of %s @ %s",
+                  rl_shapestr(gout).s, rl_shapestr_dims(nb + 2, bshape).s, rl_shapestr(a).s,
+                  rl_shapestr(b).s);
+    goto cleanup;
+  }
   if (needs[0]) {
     RL_TRY(transposed(b, &t));
     RL_TRY(product_like(a, gout, t, nb, bshape, &gin[0]));

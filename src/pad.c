@@ -159,7 +159,13 @@ static rl_status pad_bwd(const void *attr, int n, rl_tensor *const *in, const rl
   rl_tensor *gx = NULL;
   rl_status st;
   (void)n, (void)out, (void)aux, (void)needs;
+  if (t->ndim == 0) return rl_error(RL_ESHAPE, "pad: cannot pad a 0-dim tensor");
   RL_TRY(geom_shape(a, t, &g));
+  if (gout->ndim != t->ndim || memcmp(gout->shape, g.out, (size_t)t->ndim * sizeof *g.out)) {
+    st = rl_error(RL_ESHAPE, "pad: grad_output %s does not match the output %s of input %s",
+                  rl_shapestr(gout).s, rl_shapestr_dims(t->ndim, g.out).s, rl_shapestr(t).s);
+    goto cleanup;
+  }
   RL_TRY(geom_maps(a->mode, &g, &buf));
   RL_TRY(rl_tensor_zeros_like(t, &gx));
   const int L = t->ndim - 1;

@@ -223,6 +223,32 @@ static void test_cat_errors(void **state) {
   tu_assert_no_leaks();
 }
 
+/* A node's backward rerun on other inputs checks them as the forward did. */
+static void test_node_backward(void **state) {
+  (void)state;
+  rl_tensor *t = tu_randn(2, TU_SHAPE(3, 2), 1, 0), *ix = tu_tensor(2, TU_SHAPE(1, 2), TU_DATA(2, 0));
+  rl_tensor *bad = tu_tensor(2, TU_SHAPE(1, 2), TU_DATA(3, 0)), *g = tu_randn(2, TU_SHAPE(1, 2), 2, 0);
+  rl_tensor *y = NULL, *gin[3] = {0}, *parts[2] = {0};
+  TU_OK(rl_tensor_set_requires_grad(t, 1));
+  TU_OK(rl_gather(t, 0, ix, &y));
+  tu_assert_error(rl_node_backward(y->node, (rl_tensor *[]){t, bad}, g, NULL, gin), RL_EARG,
+                  "gather: index 3 at [0, 0] is out of range");
+  rl_tensor_release(y);
+  TU_OK(rl_scatter(t, 0, ix, g, 0, &y));
+  rl_tensor *gs = tu_randn(2, TU_SHAPE(3, 2), 4, 0), *t2 = tu_randn(2, TU_SHAPE(4, 2), 5, 0);
+  tu_assert_error(rl_node_backward(y->node, (rl_tensor *[]){t2, ix, g}, gs, NULL, gin), RL_ESHAPE,
+                  "scatter: grad_output [3 x 2] does not match the output [4 x 2]");
+  rl_tensor_release(y);
+  TU_OK(rl_cat(2, (rl_tensor *[]){t, g}, 0, &y)); /* [4 x 2] */
+  rl_tensor *gy = tu_randn(2, TU_SHAPE(4, 2), 3, 0);
+  tu_assert_error(rl_node_backward(y->node, (rl_tensor *[]){t, t}, gy, NULL, parts), RL_ESHAPE,
+                  "cat: the inputs make 6 along dim 1, grad_output [4 x 2] has 4");
+  TU_OK(rl_node_backward(y->node, (rl_tensor *[]){g, t}, gy, NULL, parts)); /* 1 + 3 rows fit too */
+  assert_float_equal(rl_tensor_get(parts[1], TU_SHAPE(0, 1)), rl_tensor_get(gy, TU_SHAPE(1, 1)), 0);
+  release_all(11, (rl_tensor *[]){t, ix, bad, g, y, gy, gs, t2, parts[0], parts[1], NULL});
+  tu_assert_no_leaks();
+}
+
 typedef struct sweep {
   rl_tensor *in[3], *grads[3];
 } sweep;
@@ -276,7 +302,8 @@ int main(void) {
       cmocka_unit_test(test_scatter_values), cmocka_unit_test(test_scatter_grad),
       cmocka_unit_test(test_scatter_winner), cmocka_unit_test(test_index_errors),
       cmocka_unit_test(test_cat_values),     cmocka_unit_test(test_cat_grad),
-      cmocka_unit_test(test_cat_errors),     cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_cat_errors),     cmocka_unit_test(test_node_backward),
+      cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,24 @@ static void test_errors(void **state) {
   tu_assert_no_leaks();
 }
 
+static void test_node_backward(void **state) {
+  (void)state;
+  rl_tensor *x = tu_randn(4, TU_SHAPE(1, 2, 3, 3), 1, 0), *x2 = tu_randn(4, TU_SHAPE(2, 2, 3, 3), 2, 0);
+  rl_tensor *y = NULL, *g = NULL, *gin = NULL;
+  TU_OK(rl_tensor_set_requires_grad(x, 1));
+  TU_OK(rl_interpolate(x, 6, 6, RL_INTERP_BILINEAR, 1, &y));
+  TU_OK(rl_tensor_ones(4, TU_SHAPE(1, 2, 6, 6), &g));
+  tu_assert_error(rl_node_backward(y->node, &x2, g, NULL, &gin), RL_ESHAPE,
+                  "interpolate: grad_output [1 x 2 x 6 x 6] does not match the output [2 x 2 x 6 x 6]");
+  TU_OK(rl_node_backward(y->node, &x, g, NULL, &gin)); /* the weights of each output sum to 1 */
+  double total = 0;
+  for (int i = 0; i < 18; i++) total += rl_tensor_data(gin)[i];
+  assert_float_equal(total, 72, 1e-4);
+  rl_tensor_release(x), rl_tensor_release(x2), rl_tensor_release(y);
+  rl_tensor_release(g), rl_tensor_release(gin);
+  tu_assert_no_leaks();
+}
+
 typedef struct sweep {
   rl_tensor *x, *g;
   rl_interp_mode mode;
@@ -164,7 +182,7 @@ int main(void) {
       cmocka_unit_test(test_bilinear_values), cmocka_unit_test(test_nearest_values),
       cmocka_unit_test(test_strided_input),   cmocka_unit_test(test_grad),
       cmocka_unit_test(test_grad_large),      cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_node_backward),   cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,6 +199,31 @@ static void test_errors(void **state) {
   tu_assert_no_leaks();
 }
 
+/* Rules rerun a node's backward on other inputs: ones that fit work, ones
+** that do not fit grad_output are refused. */
+static void test_node_backward(void **state) {
+  (void)state;
+  rl_tensor *a = tu_randn(2, TU_SHAPE(2, 3), 80, 0), *b = tu_randn(2, TU_SHAPE(3, 4), 81, 0);
+  rl_tensor *g = tu_randn(2, TU_SHAPE(2, 4), 82, 0), *a2 = NULL, *a3 = NULL, *y = NULL, *at = NULL;
+  rl_tensor *gin[2] = {0};
+  TU_OK(rl_tensor_set_requires_grad(a, 1));
+  TU_OK(rl_matmul(a, b, &y));
+  TU_OK(rl_tensor_clone(a, &a2));
+  for (int i = 0; i < 6; i++) rl_tensor_data(a2)[i] *= 2;
+  TU_OK(rl_node_backward(y->node, (rl_tensor *[]){a2, b}, g, NULL, gin));
+  TU_OK(rl_tensor_view_transpose(a2, 0, 1, &at));
+  rl_tensor *want = naive_matmul(at, g); /* grad_b = (2a)^T g */
+  tu_assert_close(gin[1], want, 1e-5, 1e-5);
+  TU_OK(rl_tensor_zeros(2, TU_SHAPE(3, 3), &a3));
+  rl_tensor_release(gin[0]), rl_tensor_release(gin[1]);
+  tu_assert_error(rl_node_backward(y->node, (rl_tensor *[]){a3, b}, g, NULL, gin), RL_ESHAPE,
+                  "matmul: grad_output [2 x 4] does not match the output [3 x 4] of [3 x 3] @ [3 x 4]");
+  assert_null(gin[0]);
+  rl_tensor_release(a), rl_tensor_release(b), rl_tensor_release(g), rl_tensor_release(a2);
+  rl_tensor_release(a3), rl_tensor_release(y), rl_tensor_release(at), rl_tensor_release(want);
+  tu_assert_no_leaks();
+}
+
 typedef struct sweep {
   rl_tensor *a, *b, *grads[2];
 } sweep;
@@ -238,7 +263,7 @@ int main(void) {
       cmocka_unit_test(test_batched_values),  cmocka_unit_test(test_grad_2d),
       cmocka_unit_test(test_grad_batched),    cmocka_unit_test(test_grad_broadcast),
       cmocka_unit_test(test_grad_transposed), cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_node_backward),   cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,6 +93,23 @@ static void test_errors(void **state) {
   tu_assert_no_leaks();
 }
 
+static void test_node_backward(void **state) {
+  (void)state;
+  rl_tensor *x = tu_randn(2, TU_SHAPE(3, 4), 1, 0), *x2 = tu_randn(2, TU_SHAPE(3, 5), 2, 0);
+  rl_tensor *y = NULL, *g = NULL, *gin = NULL;
+  TU_OK(rl_tensor_set_requires_grad(x, 1));
+  TU_OK(rl_pad(x, 1, TU_SHAPE(1, 1), RL_PAD_REPLICATE, 0, &y));
+  TU_OK(rl_tensor_ones(2, TU_SHAPE(3, 6), &g));
+  tu_assert_error(rl_node_backward(y->node, &x2, g, NULL, &gin), RL_ESHAPE,
+                  "pad: grad_output [3 x 6] does not match the output [3 x 7] of input [3 x 5]");
+  TU_OK(rl_node_backward(y->node, &x, g, NULL, &gin)); /* ones: the edges collect 2 */
+  assert_float_equal(rl_tensor_data(gin)[0], 2, 0);
+  assert_float_equal(rl_tensor_data(gin)[1], 1, 0);
+  assert_float_equal(rl_tensor_data(gin)[3], 2, 0);
+  release_all(5, (rl_tensor *[]){x, x2, y, g, gin});
+  tu_assert_no_leaks();
+}
+
 typedef struct sweep {
   rl_tensor *x, *g;
 } sweep;
@@ -121,7 +138,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_values),     cmocka_unit_test(test_grad),
       cmocka_unit_test(test_grad_large), cmocka_unit_test(test_errors),
-      cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_node_backward), cmocka_unit_test(test_nomem),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
