@@ -205,6 +205,30 @@ static void test_cat_grad(void **state) {
   tu_assert_no_leaks();
 }
 
+/* cat hands each producer a strided slab of its gradient: matmul, pad and
+** gather must read grad_output through its strides. */
+static rl_status f_composite(rl_tensor *const *in, rl_tensor **out, void *ud) {
+  rl_tensor *parts[3] = {0};
+  rl_status st;
+  (void)ud;
+  if ((st = rl_matmul(in[0], in[1], &parts[0])) == RL_OK &&
+      (st = rl_pad(in[2], 1, TU_SHAPE(1, 1), RL_PAD_REFLECT, 0, &parts[1])) == RL_OK &&
+      (st = rl_gather(in[3], 1, in[4], &parts[2])) == RL_OK)
+    st = rl_cat(3, parts, 1, out);
+  release_all(3, parts);
+  return st;
+}
+
+static void test_strided_grad_output(void **state) {
+  (void)state;
+  rl_tensor *in[5] = {tu_randn(2, TU_SHAPE(2, 4), 1, 0), tu_randn(2, TU_SHAPE(4, 3), 2, 0),
+                      tu_randn(2, TU_SHAPE(2, 2), 3, 0), tu_randn(2, TU_SHAPE(2, 3), 4, 0),
+                      tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(2, 2, 0, 1))};
+  tu_gradcheck(f_composite, 5, in, (int[]){1, 1, 1, 1, 0}, NULL, NULL);
+  release_all(5, in);
+  tu_assert_no_leaks();
+}
+
 static void test_cat_errors(void **state) {
   (void)state;
   rl_tensor *a = NULL, *b = NULL, *c = NULL, *s = NULL, *y = (rl_tensor *)1;
@@ -302,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_scatter_values), cmocka_unit_test(test_scatter_grad),
       cmocka_unit_test(test_scatter_winner), cmocka_unit_test(test_index_errors),
       cmocka_unit_test(test_cat_values),     cmocka_unit_test(test_cat_grad),
+      cmocka_unit_test(test_strided_grad_output),
       cmocka_unit_test(test_cat_errors),     cmocka_unit_test(test_node_backward),
       cmocka_unit_test(test_nomem),
   };
