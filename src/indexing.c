@@ -143,7 +143,8 @@ static rl_status gather_fwd(const void *attr, int n, rl_tensor *const *in, rl_te
   int64_t sd = t->stride[d];
   strides_without(t, d, tz);
   rl_iter it;
-  rl_iter_init(&it, index->ndim, index->shape, 3, (const int64_t *[]){(*out)->stride, index->stride, tz});
+  rl_iter_init(&it, index->ndim, index->shape, 3,
+               (const int64_t *[]){(*out)->stride, index->stride, tz});
   do {
     float *po = o + it.off[0];
     const float *pi = ix + it.off[1], *pt = td + it.off[2];
@@ -252,7 +253,8 @@ static rl_status scatter_bwd(const void *attr, int n, rl_tensor *const *in, cons
   const index_attr *a = attr;
   const rl_tensor *t = in[0];
   int d;
-  rl_status st = check_again(a->accumulate ? "scatter_add" : "scatter", a, t, in[1], in[2], gout, t, &d);
+  const char *fn = a->accumulate ? "scatter_add" : "scatter";
+  rl_status st = check_again(fn, a, t, in[1], in[2], gout, t, &d);
   (void)n, (void)out, (void)aux;
   if (st) return st;
   if (needs[0]) {

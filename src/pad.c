@@ -42,9 +42,9 @@ static rl_status geom_shape(const pad_attr *a, const rl_tensor *t, pad_geom *g) 
       return rl_error(RL_ESHAPE, "pad: padding (%lld, %lld) leaves dim %d of %s with size %lld",
                       (long long)lo, (long long)hi, e + 1, rl_shapestr(t).s, (long long)g->out[e]);
     if (a->mode == RL_PAD_REFLECT && (lo >= t->shape[e] || hi >= t->shape[e]))
-      return rl_error(RL_EARG,
-                      "pad: reflect padding (%lld, %lld) of dim %d of %s must be less than its size %lld",
-                      (long long)lo, (long long)hi, e + 1, rl_shapestr(t).s, (long long)t->shape[e]);
+      return rl_error(RL_EARG, "pad: reflect padding (%lld, %lld) of dim %d of %s must be less "
+                      "than its size %lld", (long long)lo, (long long)hi, e + 1, rl_shapestr(t).s,
+                      (long long)t->shape[e]);
   }
   return rl__check_shape("pad", t->ndim, g->out);
 }
