@@ -224,6 +224,20 @@ static void test_node_backward(void **state) {
   tu_assert_no_leaks();
 }
 
+/* Ctrl-C between batches: RL_EINTR, nothing leaked, the flag cleared. */
+static void test_interrupt(void **state) {
+  (void)state;
+  rl_tensor *a = tu_randn(3, TU_SHAPE(4, 2, 3), 1, 0), *b = tu_randn(3, TU_SHAPE(4, 3, 2), 2, 0);
+  rl_tensor *y = (rl_tensor *)1;
+  rl_interrupt();
+  tu_assert_error(rl_matmul(a, b, &y), RL_EINTR, "matmul: interrupted");
+  assert_null(y);
+  assert_false(rl_interrupted());
+  TU_OK(rl_matmul(a, b, &y));
+  rl_tensor_release(a), rl_tensor_release(b), rl_tensor_release(y);
+  tu_assert_no_leaks();
+}
+
 typedef struct sweep {
   rl_tensor *a, *b, *grads[2];
 } sweep;
@@ -264,6 +278,7 @@ int main(void) {
       cmocka_unit_test(test_grad_batched),    cmocka_unit_test(test_grad_broadcast),
       cmocka_unit_test(test_grad_transposed), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_node_backward),   cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_interrupt),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,17 @@ static void test_node_backward(void **state) {
   tu_assert_no_leaks();
 }
 
+static void test_interrupt(void **state) {
+  (void)state;
+  rl_tensor *x = tu_randn(3, TU_SHAPE(2, 3, 4), 1, 0), *y = (rl_tensor *)1;
+  rl_interrupt();
+  tu_assert_error(rl_pad(x, 1, TU_SHAPE(1, 1), RL_PAD_REPLICATE, 0, &y), RL_EINTR, "pad: interrupted");
+  assert_null(y);
+  assert_false(rl_interrupted());
+  rl_tensor_release(x);
+  tu_assert_no_leaks();
+}
+
 typedef struct sweep {
   rl_tensor *x, *g;
 } sweep;
@@ -139,6 +150,7 @@ int main(void) {
       cmocka_unit_test(test_values),     cmocka_unit_test(test_grad),
       cmocka_unit_test(test_grad_large), cmocka_unit_test(test_errors),
       cmocka_unit_test(test_node_backward), cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_interrupt),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
