@@ -106,6 +106,7 @@ static void scatter_kernel(rl_tensor *dst, int d, const rl_tensor *index, const 
       for (int64_t i = 0; i < it.n; i++) po[i * io + (int64_t)pi[i * ii] * sd] = ps[i * is];
   } while (rl_iter_next(&it));
 }
+
 /* A backward may run on other inputs than the recorded ones (rules do
 ** that): everything the forward checked is checked again, and grad_out
 ** must have the shape of like. */
