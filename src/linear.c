@@ -23,7 +23,7 @@ static rl_status check_x(const char *fn, const rl_tensor *x, const rl_tensor *w,
 
 rl_status rl_linear_forward(const rl_tensor *x, const rl_tensor *w, const rl_tensor *b, rl_tensor **y) {
   rl_tensor *xc = NULL, *wc = NULL, *bc = NULL, *out = NULL;
-  int64_t m, shape[RL_MAX_DIMS];
+  int64_t m = 0, shape[RL_MAX_DIMS];
   rl_status st;
   *y = NULL;
   RL_TRY(check_x("linear", x, w, &m));
