@@ -106,7 +106,7 @@ static void test_errors(void **state) {
   rl_tensor *x = tu_randn(2, TU_SHAPE(2, 5), 1, 0), *w = tu_randn(2, TU_SHAPE(3, 4), 2, 0);
   rl_tensor *w5 = tu_randn(2, TU_SHAPE(3, 5), 3, 0), *b = tu_randn(1, TU_SHAPE(4), 4, 0);
   rl_tensor *w3d = tu_randn(3, TU_SHAPE(3, 5, 1), 5, 0), *s = NULL, *y = (rl_tensor *)1;
-  TU_OK(rl_tensor_scalar(1, &s));
+  TU_OK(rl_tensor_from_data(0, TU_SHAPE(1), TU_DATA(1), &s)); /* a 0-dim tensor */
   tu_assert_error(rl_linear(x, w, NULL, &y), RL_ESHAPE,
                   "linear: input [2 x 5] has 5 features, weight [3 x 4] expects 4");
   assert_null(y);
