@@ -161,11 +161,9 @@ static void valid_range(int64_t iw0, int64_t sw, int64_t w, int64_t ow, int64_t 
 
 /* x points at channel 0 of the chunk's group in sample n0. Shared by
 ** (sample, channel, kernel row), so 3-channel first layers balance too. */
-static void im2col(const geom *g, const float *x, const chunk *ck, float *col) {
+static void im2col_item(const geom *g, const float *x, const chunk *ck, float *col, int64_t it) {
   const int64_t icg = g->icg, kh = g->kh, ld = ck->ncols, span = ck->rows * g->ow;
-  const int64_t items = ck->nb * icg * kh;
-#pragma omp for schedule(static)
-  for (int64_t it = 0; it < items; it++) {
+  {
     const int64_t s = it / (icg * kh), c = it / kh % icg, i = it % kh;
     const float *plane = x + s * g->c * g->hw + c * g->hw;
     for (int64_t j = 0; j < g->kw; j++) {
@@ -191,13 +189,23 @@ static void im2col(const geom *g, const float *x, const chunk *ck, float *col) {
   }
 }
 
+static void im2col(const geom *g, const float *x, const chunk *ck, float *col) {
+  const int64_t items = ck->nb * g->icg * g->kh;
+#pragma omp for schedule(static)
+  for (int64_t it = 0; it < items; it++) im2col_item(g, x, ck, col, it);
+}
+
+/* The same, by one thread alone. */
+static void im2col_serial(const geom *g, const float *x, const chunk *ck, float *col) {
+  const int64_t items = ck->nb * g->icg * g->kh;
+  for (int64_t it = 0; it < items; it++) im2col_item(g, x, ck, col, it);
+}
+
 /* The adjoint of im2col, written as a gather: each input row collects the
 ** column entries that came from it, so rows are shared out without races. */
-static void col2im(const geom *g, const float *col, const chunk *ck, float *x) {
+static void col2im_item(const geom *g, const float *col, const chunk *ck, float *x, int64_t it) {
   const int64_t icg = g->icg, h = g->h, ld = ck->ncols, span = ck->rows * g->ow;
-  const int64_t items = ck->nb * icg * h;
-#pragma omp for schedule(static)
-  for (int64_t it = 0; it < items; it++) {
+  {
     const int64_t s = it / (icg * h), c = it / h % icg, ih = it % h;
     float *dst = x + s * g->c * g->hw + c * g->hw + ih * g->w;
     for (int64_t i = 0; i < g->kh; i++) {
@@ -214,6 +222,17 @@ static void col2im(const geom *g, const float *col, const chunk *ck, float *x) {
       }
     }
   }
+}
+
+static void col2im(const geom *g, const float *col, const chunk *ck, float *x) {
+  const int64_t items = ck->nb * g->icg * g->h;
+#pragma omp for schedule(static)
+  for (int64_t it = 0; it < items; it++) col2im_item(g, col, ck, x, it);
+}
+
+static void col2im_serial(const geom *g, const float *col, const chunk *ck, float *x) {
+  const int64_t items = ck->nb * g->icg * g->h;
+  for (int64_t it = 0; it < items; it++) col2im_item(g, col, ck, x, it);
 }
 
 /* Between the [ocg x ncols] product of a multi-sample chunk and the NCHW
@@ -233,6 +252,20 @@ static void shuffle(const geom *g, const chunk *ck, float *prod, float *y, int64
   }
 }
 
+static void scatter_serial(const geom *g, const chunk *ck, const float *prod, float *y, int64_t grp) {
+  for (int64_t s = 0; s < ck->nb; s++)
+    for (int64_t o = 0; o < g->ocg; o++)
+      memcpy(y + ((ck->n0 + s) * g->oc + grp * g->ocg + o) * g->ohw, prod + o * ck->ncols + s * g->ohw,
+             (size_t)g->ohw * sizeof *y);
+}
+
+static void gather_serial(const geom *g, const chunk *ck, float *prod, const float *y, int64_t grp) {
+  for (int64_t s = 0; s < ck->nb; s++)
+    for (int64_t o = 0; o < g->ocg; o++)
+      memcpy(prod + o * ck->ncols + s * g->ohw, y + ((ck->n0 + s) * g->oc + grp * g->ocg + o) * g->ohw,
+             (size_t)g->ohw * sizeof *y);
+}
+
 /* This thread's share [*a, *b) of n columns. */
 static void my_share(int64_t n, int64_t *a, int64_t *b) {
   const int64_t t = team_id(), nt = team_size();
@@ -241,15 +274,15 @@ static void my_share(int64_t n, int64_t *a, int64_t *b) {
 
 /* Chunk sizes: whole samples while a sample's columns fit the budget (as
 ** many as reach COL_TARGET columns), else runs of output rows. */
-static void plan_chunks(const geom *g, int64_t *nb, int64_t *rows) {
-  if (g->k * g->ohw <= COL_BUDGET) {
-    int64_t want = (COL_TARGET + g->ohw - 1) / g->ohw, fit = COL_BUDGET / (g->k * g->ohw);
+static void plan_chunks(const geom *g, int64_t budget, int64_t *nb, int64_t *rows) {
+  if (g->k * g->ohw <= budget) {
+    int64_t want = (COL_TARGET + g->ohw - 1) / g->ohw, fit = budget / (g->k * g->ohw);
     *nb = want < fit ? want : fit;
     if (*nb > g->n) *nb = g->n;
     *rows = g->oh;
   } else {
     *nb = 1;
-    *rows = COL_BUDGET / (g->k * g->ow);
+    *rows = budget / (g->k * g->ow);
     if (*rows < 1) *rows = 1;
   }
 }
@@ -277,11 +310,12 @@ static int next_chunk(const geom *g, int64_t nb, int64_t rows, chunk *ck, int fi
 ** same chunks, so all meet the same barriers; an interrupt is read once per
 ** chunk by one thread and acted on by all. */
 
-static rl_status workspaces(const char *fn, const geom *g, int64_t nb, int64_t rows, float **col,
-                            float **tmp) {
-  *col = rl_workspace(RL_WS_COL, (size_t)(g->k * nb * rows * g->ow));
+/* Column (and, for multi-sample chunks, product) buffers for `copies` threads. */
+static rl_status workspaces(const char *fn, const geom *g, int64_t nb, int64_t rows, int copies,
+                            float **col, float **tmp) {
+  *col = rl_workspace(RL_WS_COL, (size_t)(copies * g->k * nb * rows * g->ow));
   *tmp = NULL;
-  if (*col && nb > 1) *tmp = rl_workspace(RL_WS_TMP, (size_t)(g->ocg * nb * g->ohw));
+  if (*col && nb > 1) *tmp = rl_workspace(RL_WS_TMP, (size_t)(copies * g->ocg * nb * g->ohw));
   if (!*col || (nb > 1 && !*tmp)) return rl__nomem(fn);
   return RL_OK;
 }
@@ -315,6 +349,95 @@ static void conv_forward_team(const geom *g, const float *X, const float *W, flo
       if (*stop) break;
     }
   }
+}
+
+/* Forward with enough chunks to go round: each thread takes whole chunks
+** (dynamic schedule) with its own column buffer, so no thread waits for
+** another until the end, and a core taken by another process costs only
+** its share. */
+static void conv_forward_own(const geom *g, const float *X, const float *W, float *Y, float *col,
+                             float *tmp, int64_t nb, int64_t rows, int nt, int *stop) {
+  const int64_t nrow = (g->oh + rows - 1) / rows, nchunks = (g->n + nb - 1) / nb * nrow;
+  const int64_t colsz = g->k * nb * rows * g->ow, tmpsz = g->ocg * nb * g->ohw;
+  int flag = 0;
+#pragma omp parallel num_threads(nt)
+  {
+    float *mycol = col + team_id() * colsz, *mytmp = tmp ? tmp + team_id() * tmpsz : NULL;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t id = 0; id < nchunks; id++) {
+      int quit;
+#pragma omp atomic read
+      quit = flag;
+      if (quit) continue;
+      chunk ck;
+      ck.n0 = id / nrow * nb, ck.oh0 = id % nrow * rows;
+      ck.nb = g->n - ck.n0 < nb ? g->n - ck.n0 : nb;
+      ck.rows = g->oh - ck.oh0 < rows ? g->oh - ck.oh0 : rows;
+      ck.ncols = ck.nb * ck.rows * g->ow;
+      for (int64_t grp = 0; grp < g->groups; grp++) {
+        const float *wg = W + grp * g->ocg * g->k;
+        im2col_serial(g, X + (ck.n0 * g->c + grp * g->icg) * g->hw, &ck, mycol);
+        if (ck.nb == 1) {
+          rl_sgemm(0, 0, g->ocg, ck.ncols, g->k, 1, wg, g->k, mycol, ck.ncols, 0,
+                   Y + (ck.n0 * g->oc + grp * g->ocg) * g->ohw + ck.oh0 * g->ow, g->ohw);
+        } else {
+          rl_sgemm(0, 0, g->ocg, ck.ncols, g->k, 1, wg, g->k, mycol, ck.ncols, 0, mytmp, ck.ncols);
+          scatter_serial(g, &ck, mytmp, Y, grp);
+        }
+      }
+      if (rl_interrupted()) {
+#pragma omp atomic write
+        flag = 1;
+      }
+    }
+  }
+  *stop = flag;
+}
+
+/* Backward to the input with whole samples per thread: col2im of one
+** sample's row chunks overlaps, of different samples never, so a thread
+** that owns its samples needs no barrier. */
+static void conv_backward_input_own(const geom *g, const float *GY, const float *W, float *GX,
+                                    float *col, float *tmp, int64_t nb, int64_t rows, int nt,
+                                    int *stop) {
+  const int64_t nsg = (g->n + nb - 1) / nb;
+  const int64_t colsz = g->k * nb * rows * g->ow, tmpsz = g->ocg * nb * g->ohw;
+  int flag = 0;
+#pragma omp parallel num_threads(nt)
+  {
+    float *mycol = col + team_id() * colsz, *mytmp = tmp ? tmp + team_id() * tmpsz : NULL;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t sg = 0; sg < nsg; sg++) {
+      int quit;
+#pragma omp atomic read
+      quit = flag;
+      if (quit) continue;
+      chunk ck;
+      ck.n0 = sg * nb;
+      ck.nb = g->n - ck.n0 < nb ? g->n - ck.n0 : nb;
+      for (ck.oh0 = 0; ck.oh0 < g->oh; ck.oh0 += rows) {
+        ck.rows = g->oh - ck.oh0 < rows ? g->oh - ck.oh0 : rows;
+        ck.ncols = ck.nb * ck.rows * g->ow;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+          const float *wg = W + grp * g->ocg * g->k, *gyg = mytmp;
+          int64_t ld = ck.ncols;
+          if (ck.nb == 1) {
+            gyg = GY + (ck.n0 * g->oc + grp * g->ocg) * g->ohw + ck.oh0 * g->ow;
+            ld = g->ohw;
+          } else {
+            gather_serial(g, &ck, mytmp, GY, grp);
+          }
+          rl_sgemm(1, 0, g->k, ck.ncols, g->ocg, 1, wg, g->k, gyg, ld, 0, mycol, ck.ncols);
+          col2im_serial(g, mycol, &ck, GX + (ck.n0 * g->c + grp * g->icg) * g->hw);
+        }
+      }
+      if (rl_interrupted()) {
+#pragma omp atomic write
+        flag = 1;
+      }
+    }
+  }
+  *stop = flag;
 }
 
 static void conv_backward_input_team(const geom *g, const float *GY, const float *W, float *GX,
@@ -402,10 +525,18 @@ rl_status rl_conv2d_forward(const rl_tensor *x, const rl_tensor *w, const rl_ten
     int64_t nb, rows;
     float *col, *tmp;
     int stop = 0;
-    plan_chunks(&g, &nb, &rows);
-    RL_TRY(workspaces("conv2d", &g, nb, rows, &col, &tmp));
+    int own = 0;
+    if (nt > 1) { /* one column buffer per thread, each a share of the budget */
+      plan_chunks(&g, COL_BUDGET / nt, &nb, &rows);
+      own = (g.n + nb - 1) / nb * ((g.oh + rows - 1) / rows) >= 2 * nt;
+    }
+    if (!own) plan_chunks(&g, COL_BUDGET, &nb, &rows);
+    RL_TRY(workspaces("conv2d", &g, nb, rows, own ? nt : 1, &col, &tmp));
     int prev = rl_blas_set_threads(1);
-    conv_forward_team(&g, X, W, Y, col, tmp, nb, rows, nt, &stop);
+    if (own)
+      conv_forward_own(&g, X, W, Y, col, tmp, nb, rows, nt, &stop);
+    else
+      conv_forward_team(&g, X, W, Y, col, tmp, nb, rows, nt, &stop);
     rl_blas_set_threads(prev);
     if (stop) RL_TRY(rl_check_interrupt("conv2d"));
   }
@@ -455,10 +586,18 @@ rl_status rl_conv2d_backward_input(const rl_tensor *x, const rl_tensor *gy, cons
     float *col, *tmp;
     int stop = 0;
     RL_TRY(rl_tensor_zeros(4, x->shape, &out));
-    plan_chunks(&g, &nb, &rows);
-    RL_TRY(workspaces("conv2d_backward_input", &g, nb, rows, &col, &tmp));
+    int own = 0;
+    if (nt > 1) {
+      plan_chunks(&g, COL_BUDGET / nt, &nb, &rows);
+      own = (g.n + nb - 1) / nb >= nt;
+    }
+    if (!own) plan_chunks(&g, COL_BUDGET, &nb, &rows);
+    RL_TRY(workspaces("conv2d_backward_input", &g, nb, rows, own ? nt : 1, &col, &tmp));
     int prev = rl_blas_set_threads(1);
-    conv_backward_input_team(&g, GY, W, rl_tensor_data(out), col, tmp, nb, rows, nt, &stop);
+    if (own)
+      conv_backward_input_own(&g, GY, W, rl_tensor_data(out), col, tmp, nb, rows, nt, &stop);
+    else
+      conv_backward_input_team(&g, GY, W, rl_tensor_data(out), col, tmp, nb, rows, nt, &stop);
     rl_blas_set_threads(prev);
     if (stop) RL_TRY(rl_check_interrupt("conv2d"));
   }
@@ -500,8 +639,8 @@ rl_status rl_conv2d_backward_params(const rl_tensor *x, const rl_tensor *gy, con
       int64_t nb, rows;
       float *col, *tmp;
       int stop = 0;
-      plan_chunks(&g, &nb, &rows);
-      RL_TRY(workspaces("conv2d_backward_params", &g, nb, rows, &col, &tmp));
+      plan_chunks(&g, COL_BUDGET, &nb, &rows);
+      RL_TRY(workspaces("conv2d_backward_params", &g, nb, rows, 1, &col, &tmp));
       int prev = rl_blas_set_threads(1);
       conv_backward_params_team(&g, X, GY, GW, col, tmp, nb, rows, nt, &stop);
       rl_blas_set_threads(prev);

@@ -130,6 +130,10 @@ static void test_reference_configs(void **state) {
       {5, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* several samples per chunk */
       {1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, 1, 1, 1, 1},   /* kernel larger than the input */
       {1, 3, 430, 420, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* columns over budget: row chunks */
+      /* enough chunks for each thread to take its own (2 threads under CTest) */
+      {4, 3, 48, 48, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+      {4, 4, 46, 46, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1},
+      {8, 64, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0}, /* ... of several samples each */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_against_reference(&cases[i], 100 + i);
   /* random configurations */
@@ -355,6 +359,16 @@ static void test_interrupt(void **state) {
   tu_assert_error(rl_conv2d_forward(x, w1, NULL, &p, &y), RL_EINTR, "conv2d: interrupted");
   rl_interrupt();
   tu_assert_error(rl_conv2d_backward_input(x, x, w1, &p, &y), RL_EINTR, "conv2d: interrupted");
+  rl_tensor *xb = tu_randn(4, TU_SHAPE(4, 2, 48, 48), 4, 0); /* threads on their own chunks */
+  rl_interrupt();
+  tu_assert_error(rl_conv2d_forward(xb, w, NULL, &p, &y), RL_EINTR, "conv2d: interrupted");
+  rl_interrupt();
+  tu_assert_error(rl_conv2d_backward_input(xb, xb, w1, &p, &y), RL_EINTR, "conv2d: interrupted");
+  rl_tensor *gyb = tu_randn(4, TU_SHAPE(4, 2, 46, 46), 5, 0);
+  rl_interrupt();
+  tu_assert_error(rl_conv2d_backward_input(xb, gyb, w, &p, &y), RL_EINTR, "conv2d: interrupted");
+  rl_tensor_release(xb);
+  rl_tensor_release(gyb);
   TU_OK(rl_conv2d_forward(x, w, NULL, &p, &y)); /* the flag was cleared */
   rl_tensor_release(y);
   rl_tensor_release(x);
