@@ -121,13 +121,19 @@ static rl_status check_gy(const char *fn, const rl_tensor *gy, const geom *g) {
 ** of channel c sees there (0 in the padding). Samples sit side by side,
 ** sample s at column s * rows * ow; ld = ncols is the row length.
 **
-** Threads. A kernel runs as ONE OpenMP team for all its chunks: the team
-** shares each im2col/col2im pass (worksharing loops, below), then every
-** thread runs a single-threaded sgemm on its own slice of the columns.
-** OpenBLAS's threads are not used inside, so its spinning workers and the
-** team never fight over the cores (on 2 cores that cost 2-4x). The
-** functions below are orphaned worksharing loops: called by the whole team,
-** each ends with a barrier. */
+** Threads. OpenBLAS's own threads are never used here: on 2 cores its
+** spinning workers and an OpenMP team fought over the cores and cost 2-4x.
+** Instead one OpenMP team runs the whole kernel, each thread calling a
+** single-threaded sgemm, in one of two modes:
+**   own:  with enough chunks, each thread takes whole chunks (dynamic
+**         schedule) with its own column buffer; no thread waits for another
+**         until the end, so a core lost to another process costs only its
+**         share. (Backward to the input: whole samples per thread, since
+**         col2im of one sample's row chunks overlaps.)
+**   team: otherwise (batch 1, small images) the team shares each chunk:
+**         im2col/col2im as worksharing loops, the sgemm split by columns.
+** The *_team helpers below are orphaned worksharing loops: called by the
+** whole team, each ends with a barrier. */
 
 typedef struct chunk {
   int64_t n0, nb, oh0, rows, ncols;
@@ -163,33 +169,31 @@ static void valid_range(int64_t iw0, int64_t sw, int64_t w, int64_t ow, int64_t 
 ** (sample, channel, kernel row), so 3-channel first layers balance too. */
 static void im2col_item(const geom *g, const float *x, const chunk *ck, float *col, int64_t it) {
   const int64_t icg = g->icg, kh = g->kh, ld = ck->ncols, span = ck->rows * g->ow;
-  {
-    const int64_t s = it / (icg * kh), c = it / kh % icg, i = it % kh;
-    const float *plane = x + s * g->c * g->hw + c * g->hw;
-    for (int64_t j = 0; j < g->kw; j++) {
-      float *dst = col + ((c * kh + i) * g->kw + j) * ld + s * span;
-      const int64_t iw0 = j * g->dw - g->pw, sw = g->sw;
-      int64_t lo, hi;
-      valid_range(iw0, sw, g->w, g->ow, &lo, &hi);
-      for (int64_t r = 0; r < ck->rows; r++, dst += g->ow) {
-        const int64_t ih = (ck->oh0 + r) * g->sh - g->ph + i * g->dh;
-        if (ih < 0 || ih >= g->h) {
-          memset(dst, 0, (size_t)g->ow * sizeof *dst);
-          continue;
-        }
-        const float *src = plane + ih * g->w;
-        for (int64_t o = 0; o < lo; o++) dst[o] = 0;
-        if (sw == 1)
-          memcpy(dst + lo, src + iw0 + lo, (size_t)(hi - lo) * sizeof *dst);
-        else
-          for (int64_t o = lo; o < hi; o++) dst[o] = src[iw0 + o * sw];
-        for (int64_t o = hi; o < g->ow; o++) dst[o] = 0;
+  const int64_t s = it / (icg * kh), c = it / kh % icg, i = it % kh;
+  const float *plane = x + s * g->c * g->hw + c * g->hw;
+  for (int64_t j = 0; j < g->kw; j++) {
+    float *dst = col + ((c * kh + i) * g->kw + j) * ld + s * span;
+    const int64_t iw0 = j * g->dw - g->pw, sw = g->sw;
+    int64_t lo, hi;
+    valid_range(iw0, sw, g->w, g->ow, &lo, &hi);
+    for (int64_t r = 0; r < ck->rows; r++, dst += g->ow) {
+      const int64_t ih = (ck->oh0 + r) * g->sh - g->ph + i * g->dh;
+      if (ih < 0 || ih >= g->h) {
+        memset(dst, 0, (size_t)g->ow * sizeof *dst);
+        continue;
       }
+      const float *src = plane + ih * g->w;
+      for (int64_t o = 0; o < lo; o++) dst[o] = 0;
+      if (sw == 1)
+        memcpy(dst + lo, src + (iw0 + lo), (size_t)(hi - lo) * sizeof *dst);
+      else
+        for (int64_t o = lo; o < hi; o++) dst[o] = src[iw0 + o * sw];
+      for (int64_t o = hi; o < g->ow; o++) dst[o] = 0;
     }
   }
 }
 
-static void im2col(const geom *g, const float *x, const chunk *ck, float *col) {
+static void im2col_team(const geom *g, const float *x, const chunk *ck, float *col) {
   const int64_t items = ck->nb * g->icg * g->kh;
 #pragma omp for schedule(static)
   for (int64_t it = 0; it < items; it++) im2col_item(g, x, ck, col, it);
@@ -205,26 +209,24 @@ static void im2col_serial(const geom *g, const float *x, const chunk *ck, float 
 ** column entries that came from it, so rows are shared out without races. */
 static void col2im_item(const geom *g, const float *col, const chunk *ck, float *x, int64_t it) {
   const int64_t icg = g->icg, h = g->h, ld = ck->ncols, span = ck->rows * g->ow;
-  {
-    const int64_t s = it / (icg * h), c = it / h % icg, ih = it % h;
-    float *dst = x + s * g->c * g->hw + c * g->hw + ih * g->w;
-    for (int64_t i = 0; i < g->kh; i++) {
-      const int64_t t = ih + g->ph - i * g->dh; /* = oh * sh for the output row that saw ih */
-      if (t < 0 || t % g->sh) continue;
-      const int64_t r = t / g->sh - ck->oh0;
-      if (r < 0 || r >= ck->rows) continue;
-      for (int64_t j = 0; j < g->kw; j++) {
-        const float *src = col + ((c * g->kh + i) * g->kw + j) * ld + s * span + r * g->ow;
-        const int64_t iw0 = j * g->dw - g->pw, sw = g->sw;
-        int64_t lo, hi;
-        valid_range(iw0, sw, g->w, g->ow, &lo, &hi);
-        for (int64_t o = lo; o < hi; o++) dst[iw0 + o * sw] += src[o];
-      }
+  const int64_t s = it / (icg * h), c = it / h % icg, ih = it % h;
+  float *dst = x + s * g->c * g->hw + c * g->hw + ih * g->w;
+  for (int64_t i = 0; i < g->kh; i++) {
+    const int64_t t = ih + g->ph - i * g->dh; /* = oh * sh for the output row that saw ih */
+    if (t < 0 || t % g->sh) continue;
+    const int64_t r = t / g->sh - ck->oh0;
+    if (r < 0 || r >= ck->rows) continue;
+    for (int64_t j = 0; j < g->kw; j++) {
+      const float *src = col + ((c * g->kh + i) * g->kw + j) * ld + s * span + r * g->ow;
+      const int64_t iw0 = j * g->dw - g->pw, sw = g->sw;
+      int64_t lo, hi;
+      valid_range(iw0, sw, g->w, g->ow, &lo, &hi);
+      for (int64_t o = lo; o < hi; o++) dst[iw0 + o * sw] += src[o];
     }
   }
 }
 
-static void col2im(const geom *g, const float *col, const chunk *ck, float *x) {
+static void col2im_team(const geom *g, const float *col, const chunk *ck, float *x) {
   const int64_t items = ck->nb * g->icg * g->h;
 #pragma omp for schedule(static)
   for (int64_t it = 0; it < items; it++) col2im_item(g, col, ck, x, it);
@@ -238,7 +240,7 @@ static void col2im_serial(const geom *g, const float *col, const chunk *ck, floa
 /* Between the [ocg x ncols] product of a multi-sample chunk and the NCHW
 ** tensor y (the group's channels): out = 1 copies the product to y, out = 0
 ** gathers y's values into it. */
-static void shuffle(const geom *g, const chunk *ck, float *prod, float *y, int64_t grp, int out) {
+static void shuffle_team(const geom *g, const chunk *ck, float *prod, float *y, int64_t grp, int out) {
   const int64_t items = ck->nb * g->ocg;
 #pragma omp for schedule(static)
   for (int64_t it = 0; it < items; it++) {
@@ -333,7 +335,7 @@ static void conv_forward_team(const geom *g, const float *X, const float *W, flo
       for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *wg = W + grp * g->ocg * g->k;
         int64_t a, b;
-        im2col(g, X + (ck.n0 * g->c + grp * g->icg) * g->hw, &ck, col);
+        im2col_team(g, X + (ck.n0 * g->c + grp * g->icg) * g->hw, &ck, col);
         my_share(ck.ncols, &a, &b);
         if (b > a) {
           if (ck.nb == 1)
@@ -343,7 +345,7 @@ static void conv_forward_team(const geom *g, const float *X, const float *W, flo
             rl_sgemm(0, 0, g->ocg, b - a, g->k, 1, wg, g->k, col + a, ck.ncols, 0, tmp + a, ck.ncols);
         }
 #pragma omp barrier
-        if (ck.nb > 1) shuffle(g, &ck, tmp, Y, grp, 1);
+        if (ck.nb > 1) shuffle_team(g, &ck, tmp, Y, grp, 1);
       }
       TEAM_POLL(*stop);
       if (*stop) break;
@@ -454,12 +456,12 @@ static void conv_backward_input_team(const geom *g, const float *GY, const float
           gyg = GY + (ck.n0 * g->oc + grp * g->ocg) * g->ohw + ck.oh0 * g->ow;
           ld = g->ohw;
         } else {
-          shuffle(g, &ck, tmp, (float *)GY, grp, 0);
+          shuffle_team(g, &ck, tmp, (float *)GY, grp, 0);
         }
         my_share(ck.ncols, &a, &b);
         if (b > a) rl_sgemm(1, 0, g->k, b - a, g->ocg, 1, wg, g->k, gyg + a, ld, 0, col + a, ck.ncols);
 #pragma omp barrier
-        col2im(g, col, &ck, GX + (ck.n0 * g->c + grp * g->icg) * g->hw);
+        col2im_team(g, col, &ck, GX + (ck.n0 * g->c + grp * g->icg) * g->hw);
       }
       TEAM_POLL(*stop);
       if (*stop) break;
@@ -479,12 +481,12 @@ static void conv_backward_params_team(const geom *g, const float *X, const float
       for (int64_t grp = 0; grp < g->groups; grp++) {
         const float *gyg = tmp;
         int64_t ld = ck.ncols, a, b;
-        im2col(g, X + (ck.n0 * g->c + grp * g->icg) * g->hw, &ck, col);
+        im2col_team(g, X + (ck.n0 * g->c + grp * g->icg) * g->hw, &ck, col);
         if (ck.nb == 1) {
           gyg = GY + (ck.n0 * g->oc + grp * g->ocg) * g->ohw + ck.oh0 * g->ow;
           ld = g->ohw;
         } else {
-          shuffle(g, &ck, tmp, (float *)GY, grp, 0);
+          shuffle_team(g, &ck, tmp, (float *)GY, grp, 0);
         }
         my_share(g->k, &a, &b);
         if (b > a)
