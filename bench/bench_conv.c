@@ -3,7 +3,9 @@
 ** measured in the same run (the yardstick of DESIGN.md).
 **
 **   bench_conv [--quick] [--batch N] [--threads N] [--only SUBSTRING]
-** --quick: batch 1 and 2, one repetition (a smoke test, not a measurement). */
+** --quick: batch 1 and 2, one repetition (a smoke test, not a measurement).
+** Times are the best of the repetitions; "y-new ms" is what allocating and
+** first touching a fresh output of that size costs alone (included in fwd). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +82,23 @@ static int reps_for(double t) {
   return r < 1 ? 1 : r > 10 ? 10 : r;
 }
 
-typedef struct result { double fwd_ms, bwd_ms, fwd_gf, bwd_gf; } result;
+typedef struct result { double fwd_ms, bwd_ms, fwd_gf, bwd_gf, alloc_ms; } result;
+
+/* What a fresh output costs before any arithmetic: allocating and first
+** touching it (page faults; large blocks come from mmap on every call). */
+static double alloc_ms(const int64_t *shape) {
+  double best = 1e30;
+  for (int r = 0; r < 3; r++) {
+    rl_tensor *t;
+    double t0 = now();
+    if (rl_tensor_new(4, shape, &t) != RL_OK) die("alloc");
+    memset(rl_tensor_data(t), 0, (size_t)rl_tensor_numel(t) * sizeof(float));
+    double t1 = now() - t0;
+    rl_tensor_release(t);
+    if (t1 < best) best = t1;
+  }
+  return best * 1e3;
+}
 
 static result run_layer(const layer *L, int64_t batch, int quick) {
   rl_conv2d_params p = rl_conv2d_default_params();
@@ -118,6 +136,7 @@ static result run_layer(const layer *L, int64_t batch, int quick) {
   }
   res.bwd_ms = best * 1e3;
   res.bwd_gf = flops / best * 1e-9;
+  res.alloc_ms = alloc_ms(y->shape);
   rl_tensor_release(x);
   rl_tensor_release(w);
   rl_tensor_release(b);
@@ -151,8 +170,8 @@ int main(int argc, char **argv) {
   printf("sgemm 2048x2048x2048: %.1f GFLOP/s (the yardstick)\n", peak);
   printf("sgemm 64x3136x576 (one ResNet 3x3 64ch sample): %.1f GFLOP/s (%.2f)\n", convlike,
          convlike / peak);
-  printf("%-9s %-24s %5s %10s %8s %6s %10s %8s %6s\n", "net", "layer", "batch", "fwd ms",
-         "GFLOP/s", "ratio", "bwd_in ms", "GFLOP/s", "ratio");
+  printf("%-9s %-24s %5s %10s %8s %6s %10s %8s %6s %9s\n", "net", "layer", "batch", "fwd ms",
+         "GFLOP/s", "ratio", "bwd_in ms", "GFLOP/s", "ratio", "y-new ms");
   const int64_t batches[2] = {1, big};
   double t_start = now();
   for (int bi = 0; bi < 2; bi++) {
@@ -163,8 +182,9 @@ int main(int argc, char **argv) {
       count++;
       result r = run_layer(&layers[i], batches[bi], quick);
       double rf = r.fwd_gf / peak, rb = r.bwd_gf / peak;
-      printf("%-9s %-24s %5lld %10.2f %8.1f %6.2f %10.2f %8.1f %6.2f\n", layers[i].net,
-             layers[i].name, (long long)batches[bi], r.fwd_ms, r.fwd_gf, rf, r.bwd_ms, r.bwd_gf, rb);
+      printf("%-9s %-24s %5lld %10.2f %8.1f %6.2f %10.2f %8.1f %6.2f %9.2f\n", layers[i].net,
+             layers[i].name, (long long)batches[bi], r.fwd_ms, r.fwd_gf, rf, r.bwd_ms, r.bwd_gf, rb,
+             r.alloc_ms);
       fflush(stdout);
       lf += log(rf), lb += log(rb);
       minf = rf < minf ? rf : minf, minb = rb < minb ? rb : minb;
@@ -175,6 +195,11 @@ int main(int argc, char **argv) {
            (long long)batches[bi], exp(lf / count), minf, met_f, count, exp(lb / count), minb,
            met_b, count);
   }
+  /* The same yardstick again: a large change means the machine's load
+  ** changed during the run and the ratios above are not to be trusted. */
+  double peak_end = sgemm_rate(2048, 2048, 2048, quick ? 1 : 5);
+  printf("sgemm 2048x2048x2048 at the end: %.1f GFLOP/s (%+.0f%% vs the start)\n", peak_end,
+         100.0 * (peak_end / peak - 1));
   printf("total %.1f s\n", now() - t_start);
   rl_workspace_free();
   return 0;
