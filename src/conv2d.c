@@ -131,7 +131,8 @@ static rl_status check_gy(const char *fn, const rl_tensor *gy, const geom *g) {
 **         share. (Backward to the input: whole samples per thread, since
 **         col2im of one sample's row chunks overlaps.)
 **   team: otherwise (batch 1, small images) the team shares each chunk:
-**         im2col/col2im as worksharing loops, the sgemm split by columns.
+**         im2col/col2im as worksharing loops, the sgemm split along its
+**         longer side (each thread packs all of the other operand).
 ** The *_team helpers below are orphaned worksharing loops: called by the
 ** whole team, each ends with a barrier. */
 
@@ -336,13 +337,16 @@ static void conv_forward_team(const geom *g, const float *X, const float *W, flo
         const float *wg = W + grp * g->ocg * g->k;
         int64_t a, b;
         im2col_team(g, X + (ck.n0 * g->c + grp * g->icg) * g->hw, &ck, col);
-        my_share(ck.ncols, &a, &b);
-        if (b > a) {
-          if (ck.nb == 1)
-            rl_sgemm(0, 0, g->ocg, b - a, g->k, 1, wg, g->k, col + a, ck.ncols, 0,
-                     Y + (ck.n0 * g->oc + grp * g->ocg) * g->ohw + ck.oh0 * g->ow + a, g->ohw);
-          else
-            rl_sgemm(0, 0, g->ocg, b - a, g->k, 1, wg, g->k, col + a, ck.ncols, 0, tmp + a, ck.ncols);
+        float *out = tmp;
+        int64_t ldo = ck.ncols;
+        if (ck.nb == 1) out = Y + (ck.n0 * g->oc + grp * g->ocg) * g->ohw + ck.oh0 * g->ow, ldo = g->ohw;
+        if (g->ocg <= ck.ncols) { /* split the columns */
+          my_share(ck.ncols, &a, &b);
+          if (b > a) rl_sgemm(0, 0, g->ocg, b - a, g->k, 1, wg, g->k, col + a, ck.ncols, 0, out + a, ldo);
+        } else { /* split the output channels */
+          my_share(g->ocg, &a, &b);
+          if (b > a)
+            rl_sgemm(0, 0, b - a, ck.ncols, g->k, 1, wg + a * g->k, g->k, col, ck.ncols, 0, out + a * ldo, ldo);
         }
 #pragma omp barrier
         if (ck.nb > 1) shuffle_team(g, &ck, tmp, Y, grp, 1);
@@ -458,8 +462,14 @@ static void conv_backward_input_team(const geom *g, const float *GY, const float
         } else {
           shuffle_team(g, &ck, tmp, (float *)GY, grp, 0);
         }
-        my_share(ck.ncols, &a, &b);
-        if (b > a) rl_sgemm(1, 0, g->k, b - a, g->ocg, 1, wg, g->k, gyg + a, ld, 0, col + a, ck.ncols);
+        if (g->k <= ck.ncols) { /* split the columns */
+          my_share(ck.ncols, &a, &b);
+          if (b > a) rl_sgemm(1, 0, g->k, b - a, g->ocg, 1, wg, g->k, gyg + a, ld, 0, col + a, ck.ncols);
+        } else { /* split the kernel taps (rows of col) */
+          my_share(g->k, &a, &b);
+          if (b > a)
+            rl_sgemm(1, 0, b - a, ck.ncols, g->ocg, 1, wg + a, g->k, gyg, ld, 0, col + a * ck.ncols, ck.ncols);
+        }
 #pragma omp barrier
         col2im_team(g, col, &ck, GX + (ck.n0 * g->c + grp * g->icg) * g->hw);
       }

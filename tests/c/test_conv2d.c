@@ -130,6 +130,8 @@ static void test_reference_configs(void **state) {
       {5, 3, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},   /* several samples per chunk */
       {1, 2, 3, 3, 2, 5, 5, 1, 1, 2, 2, 1, 1, 1, 1},   /* kernel larger than the input */
       {1, 3, 430, 420, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* columns over budget: row chunks */
+      {1, 4, 3, 3, 16, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1},  /* threads split channels and taps */
+      {1, 8, 4, 4, 12, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1},  /* ... columns forward, taps backward */
       /* enough chunks for each thread to take its own (2 threads under CTest) */
       {4, 3, 48, 48, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
       {4, 4, 46, 46, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1},
