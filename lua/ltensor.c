@@ -129,7 +129,7 @@ int rl_checkshape(lua_State *L, int arg, int64_t *shape, int *next) {
 }
 
 lua_Number rl_optnumfield(lua_State *L, int idx, const char *k, lua_Number def) {
-  if (!lua_istable(L, idx)) return def;
+  if (idx == 0 || !lua_istable(L, idx)) return def;
   lua_getfield(L, idx, k);
   lua_Number v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : def;
   lua_pop(L, 1);
@@ -137,7 +137,7 @@ lua_Number rl_optnumfield(lua_State *L, int idx, const char *k, lua_Number def) 
 }
 
 int rl_optboolfield(lua_State *L, int idx, const char *k, int def) {
-  if (!lua_istable(L, idx)) return def;
+  if (idx == 0 || !lua_istable(L, idx)) return def;
   lua_getfield(L, idx, k);
   int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -146,7 +146,7 @@ int rl_optboolfield(lua_State *L, int idx, const char *k, int def) {
 
 void rl_optpairfield(lua_State *L, int idx, const char *k, int64_t def, int64_t *pair) {
   pair[0] = pair[1] = def;
-  if (!lua_istable(L, idx)) return;
+  if (idx == 0 || !lua_istable(L, idx)) return;
   lua_getfield(L, idx, k);
   if (lua_isinteger(L, -1)) {
     pair[0] = pair[1] = lua_tointeger(L, -1);
