@@ -88,7 +88,16 @@ static void substitute(lua_State *L, rl_node *nd, int arg, rl_tensor **in, const
       const char *k = lua_tostring(L, -2);
       for (int j = 0; j < n; j++)
         if (inputname(nd, j) && strcmp(inputname(nd, j), k) == 0) i = j;
-      if (i < 0) luaL_error(L, "%s: %s has no input '%s' in this call (it has %d)", fn, rl_node_op(nd)->name, k, n);
+      if (i < 0) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (int j = 0; j < n; j++) {
+          luaL_addstring(&b, j ? ", " : "");
+          luaL_addstring(&b, inputname(nd, j) ? inputname(nd, j) : "?");
+        }
+        luaL_pushresult(&b);
+        luaL_error(L, "%s: %s has no input '%s' (its inputs here: %s)", fn, rl_node_op(nd)->name, k, lua_tostring(L, -1));
+      }
     } else if (lua_isinteger(L, -2)) {
       lua_Integer k = lua_tointeger(L, -2);
       if (k < 1 || k > n) luaL_error(L, "%s: %s has no input %d in this call (it has %d)", fn, rl_node_op(nd)->name, (int)k, n);

@@ -295,12 +295,7 @@ static int op_pad(lua_State *L) {
     pads[i] = lua_tointeger(L, -1);
     lua_pop(L, 1);
   }
-  int mode = 0;
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "mode");
-    mode = luaL_checkoption(L, -1, "constant", modes);
-    lua_pop(L, 1);
-  }
+  int mode = rl_optenumfield(L, 3, "mode", modes);
   float value = (float)rl_optnumfield(L, 3, "value", 0);
   RL_CALL(L, rl_pad(t, n / 2, pads, (rl_pad_mode)mode, value, &y));
   rl_pushtensor(L, y);
@@ -325,12 +320,7 @@ static int op_interpolate(lua_State *L) {
     w = luaL_checkinteger(L, 3);
     opt = 4;
   }
-  int mode = 0;
-  if (lua_istable(L, opt)) {
-    lua_getfield(L, opt, "mode");
-    mode = luaL_checkoption(L, -1, "nearest", modes);
-    lua_pop(L, 1);
-  }
+  int mode = rl_optenumfield(L, opt, "mode", modes);
   RL_CALL(L, rl_interpolate(t, h, w, (rl_interp_mode)mode, rl_optboolfield(L, opt, "align_corners", 0), &y));
   rl_pushtensor(L, y);
   return 1;

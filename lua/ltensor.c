@@ -144,6 +144,30 @@ int rl_optboolfield(lua_State *L, int idx, const char *k, int def) {
   return v;
 }
 
+int rl_optenumfield(lua_State *L, int idx, const char *k, const char *const *names) {
+  if (idx == 0 || !lua_istable(L, idx)) return 0;
+  lua_getfield(L, idx, k);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  const char *v = lua_tostring(L, -1);
+  for (int i = 0; v && names[i]; i++)
+    if (strcmp(v, names[i]) == 0) {
+      lua_pop(L, 1);
+      return i;
+    }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; names[i]; i++) {
+    luaL_addstring(&b, i ? ", " : "");
+    luaL_addstring(&b, names[i]);
+  }
+  luaL_pushresult(&b);
+  return luaL_error(L, "option '%s' is %s%s%s, expected one of %s", k, v ? "'" : "a ", v ? v : luaL_typename(L, -2),
+                    v ? "'" : "", lua_tostring(L, -1));
+}
+
 void rl_optpairfield(lua_State *L, int idx, const char *k, int64_t def, int64_t *pair) {
   pair[0] = pair[1] = def;
   if (idx == 0 || !lua_istable(L, idx)) return;
