@@ -758,6 +758,12 @@ static int relua_seed(lua_State *L) {
   return 0;
 }
 
+/* Testing hook: the n-th core allocation from now fails (0: off). */
+static int relua_alloc_fail_after(lua_State *L) {
+  rl_alloc_fail_after((long)luaL_checkinteger(L, 1));
+  return 0;
+}
+
 static int relua_istensor(lua_State *L) {
   lua_pushboolean(L, luaL_testudata(L, 1, RL_TENSOR_MT) != NULL);
   return 1;
@@ -769,6 +775,7 @@ static const luaL_Reg constructors[] = {
     {"full", tensor_full},      {"rand", tensor_rand},         {"randn", tensor_randn},
     {"arange", tensor_arange},  {"linspace", tensor_linspace}, {"memory", relua_memory},
     {"threads", relua_threads}, {"seed", relua_seed},          {"is_tensor", relua_istensor},
+    {"_alloc_fail_after", relua_alloc_fail_after},
     {NULL, NULL}};
 
 static const luaL_Reg meth[] = {

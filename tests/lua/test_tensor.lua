@@ -147,6 +147,16 @@ T.test("the GC sees tensor memory", function()
   check(math.type(bytes) == "integer" and math.type(count) == "integer", "memory() gives bytes and a tensor count")
 end)
 
+T.test("out of memory: collect and retry once", function()
+  relua._alloc_fail_after(1)
+  local t = relua.zeros(10) -- the first try fails; the retry after a full collection succeeds
+  check(t:numel() == 10, "retried")
+  local a = relua.ones(3)
+  relua._alloc_fail_after(1)
+  local b = a + 1
+  check(b[1] == 2, "ops retry too")
+end)
+
 T.test("settings", function()
   check(type(relua.version) == "string" and relua.version:match("^%d+%.%d+%.%d+"), "version")
   local n = relua.threads()
