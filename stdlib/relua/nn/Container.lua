@@ -45,12 +45,14 @@ function Container:call_child(i, input)
 end
 
 function Container:__tostring()
-  local lines = {self:describe() .. " {"}
+  local head = (self.name and self.name .. ": " or "") .. self.__name .. self:extra_repr()
+  local lines = {head .. " {"}
   for i, m in ipairs(self.modules_) do
     local s = tostring(m):gsub("\n", "\n  ")
     lines[#lines + 1] = string.format("  (%d) %s", i, s)
   end
-  lines[#lines + 1] = "}"
+  local shape = Module.shape_of(self.output)
+  lines[#lines + 1] = "}" .. (shape and "  -> " .. shape or "")
   return table.concat(lines, "\n")
 end
 
