@@ -141,7 +141,7 @@ T.test("the GC sees tensor memory", function()
     t = t + 1
     peak = math.max(peak, (relua.memory()))
   end
-  check(peak - base < 200e6, string.format("live bytes stayed bounded: peak %.0f MB over 1.2 GB allocated", (peak - base) / 1e6))
+  check(peak - base < 64e6, string.format("live bytes stayed bounded: peak %.0f MB over 1.2 GB allocated", (peak - base) / 1e6))
   check(T.live_bytes() <= base, "everything collected at the end")
   local bytes, count = relua.memory()
   check(math.type(bytes) == "integer" and math.type(count) == "integer", "memory() gives bytes and a tensor count")
