@@ -76,6 +76,28 @@ T.test("forward and backward_input with substituted parameters", function()
   check(gw and gw:size(1) == 2, "ctx.weight")
 end)
 
+T.test("a conv2d call seen from a rule", function()
+  relua.seed(3)
+  local m = nn.Sequential(nn.Conv2d(2, 3, 3, {padding = 1}):named("conv"), nn.ReLU(), nn.MaxPool2d(2))
+  local xi = relua.randn(1, 2, 4, 4)
+  local plain = relua.grad(m, xi)
+  local calls = 0
+  local g = relua.grad(m, xi, nil, {rules = {conv = function(ctx)
+    calls = calls + 1
+    check(ctx.kind == "conv2d" and ctx.module == m:get(1), "kind and module")
+    check(ctx.weight:size(1) == 3 and ctx.weight:dim() == 4, "weight by name")
+    check(#ctx.inputs == 3 and ctx.bias:numel() == 3, "input, weight, bias")
+    close(ctx:forward{}, ctx.output, 1e-6, "forward with nothing substituted repeats the call")
+    close(ctx:forward{bias = ctx.bias * 0} + ctx.bias:reshape(1, 3, 1, 1), ctx.output, 1e-5, "substituted bias")
+    return ctx:backward_input(ctx.grad_output)
+  end, maxpool2d = function(ctx)
+    calls = calls + 1
+    return ctx:backward_input(ctx.grad_output)
+  end}})
+  check(calls == 2, "both rules ran once")
+  close(g, plain, 1e-6, "rules that run the op's own backward give the plain gradient")
+end)
+
 T.test("errors in rules, and cleanup", function()
   local m = net()
   relua.grad(m, x) -- the model keeps its layers' last outputs: count them in
