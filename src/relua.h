@@ -28,8 +28,13 @@
 
 #include "alloc.h"
 #include "blas.h"
+#include "colormap.h"
 #include "error.h"
+#include "idx.h"
+#include "image.h"
 #include "nn.h"
+#include "onnx.h"
+#include "npy.h"
 #include "ops.h"
 #include "tape.h"
 #include "tensor.h"
