@@ -132,7 +132,8 @@ static int checkdims(lua_State *L, int arg, const rl_tensor *t, int *dims, int *
       if (len > RL_MAX_DIMS) luaL_argerror(L, arg, "too many dims");
       for (int i = 1; i <= len; i++) {
         lua_geti(L, arg, i);
-        dims[n++] = rl_checkdim(L, -1, t->ndim);
+        if (!lua_isinteger(L, -1)) luaL_argerror(L, arg, "dims must be integers");
+        dims[n++] = rl_todim(L, arg, lua_tointeger(L, -1), t->ndim);
         lua_pop(L, 1);
       }
       arg++;

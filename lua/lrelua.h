@@ -92,6 +92,8 @@ void rl_gcnudge(lua_State *L);
 /* [-0, +0, v] a 1-based (or negative) dim at arg for a tensor with ndim
 ** dims, as a 0-based C dim. */
 int rl_checkdim(lua_State *L, int arg, int ndim);
+/* [-0, +0, v] the same for a value d already read (arg names it in errors). */
+int rl_todim(lua_State *L, int arg, lua_Integer d, int ndim);
 /* [-0, +0, v] like rl_checkdim, or def (a 0-based C dim) when absent. */
 int rl_optdim(lua_State *L, int arg, int ndim, int def);
 /* [-0, +0, v] a shape given as integers from arg on, or as one table; returns ndim.

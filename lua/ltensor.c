@@ -94,8 +94,9 @@ void rl_checkstatus(lua_State *L, rl_status st) {
 
 /* {==================== arguments */
 
-int rl_checkdim(lua_State *L, int arg, int ndim) {
-  lua_Integer d = luaL_checkinteger(L, arg);
+int rl_checkdim(lua_State *L, int arg, int ndim) { return rl_todim(L, arg, luaL_checkinteger(L, arg), ndim); }
+
+int rl_todim(lua_State *L, int arg, lua_Integer d, int ndim) {
   if (d == 0 || d > ndim || d < -ndim)
     return luaL_argerror(L, arg, lua_pushfstring(L, "dim %d out of range for a %d-dim tensor (dims are 1-based; -1 is the last)", (int)d, ndim));
   return d > 0 ? (int)d - 1 : (int)(d + ndim);
@@ -649,11 +650,14 @@ static int tensor_permute(lua_State *L) {
   if (n != t->ndim)
     return luaL_error(L, "permute: %d dims given for a %d-dim tensor %s", n, t->ndim, rl_shapestr(t).s);
   for (int i = 0; i < n; i++) {
-    if (istab) {
-      lua_geti(L, 2, i + 1);
-      lua_replace(L, 3 + i);
+    if (!istab) {
+      perm[i] = rl_checkdim(L, 2 + i, t->ndim);
+      continue;
     }
-    perm[i] = rl_checkdim(L, istab ? 3 + i : 2 + i, t->ndim);
+    lua_geti(L, 2, i + 1);
+    if (!lua_isinteger(L, -1)) luaL_argerror(L, 2, "dims must be integers");
+    perm[i] = rl_todim(L, 2, lua_tointeger(L, -1), t->ndim);
+    lua_pop(L, 1);
   }
   RL_CALL(L, rl_tensor_view_permute(t, perm, &v));
   rl_pushtensor(L, v);

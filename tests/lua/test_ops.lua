@@ -70,6 +70,8 @@ T.test("reductions", function()
   check(relua.tensor{3, 1, 2}:argmin():item() == 2, "argmin")
   check_error("dim 3 out of range for a 2-dim tensor", a.sum, a, 3)
   check_error("dim 0 out of range", a.sum, a, 0)
+  check_error("dim 5 out of range for a 2-dim tensor", a.sum, a, {1, 5})
+  check_error("dims must be integers", a.permute, a, {1, "x"})
 end)
 
 T.test("matmul, gather, scatter, cat, pad", function()
