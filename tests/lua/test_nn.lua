@@ -29,6 +29,7 @@ T.test("an MLP", function()
   check(m:get(1).output and shape(m:get(1).output) == "5x8", "each layer keeps its output")
   check(m:find("fc2") == m:get(3) and m:get(-1) == m:get(4), "find by name, get by index")
   check(m:find("nope") == nil, "find misses")
+  check(m(relua.randn(1, 4)):size(1) == 1 and m:get(1).output:size(1) == 1, "m(x) is m:forward(x)")
   close(y:exp():sum(2), relua.ones(5), 1e-5, "log-softmax rows")
   check(#m:parameters() == 4, "parameters: two weights and two biases")
   local w = m:get(1).weight
