@@ -450,7 +450,9 @@ static void scan(const rl_tensor *t, int d, const float *p, fmt *f, double *amax
 
 static void putnum(luaL_Buffer *b, const fmt *f, float v) {
   char s[64];
-  if (f->integral)
+  if (!isfinite(v))
+    snprintf(s, sizeof s, "%*s", f->width, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+  else if (f->integral)
     snprintf(s, sizeof s, "%*.0f", f->width, v);
   else if (f->sci)
     snprintf(s, sizeof s, "%*.4e", f->width, v);

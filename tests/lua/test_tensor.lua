@@ -53,6 +53,8 @@ T.test("printing", function()
   check(big:find("[  0,   1,   2, ...,   7,   8,   9]", 1, true), "rows truncated: " .. big)
   check(tostring(relua.tensor{0.5, 1}):find("0.5000", 1, true), "fractions with 4 decimals")
   check(tostring(relua.tensor(2.5)) == "relua.Tensor []\n2.5000", "0-dim")
+  check(tostring(relua.tensor{0 / 0, 0.5}) == "relua.Tensor [2]\n[    nan,  0.5000]", "nan, whatever its sign bit")
+  check(tostring(relua.ones(2):requires_grad(true)):find("(requires grad)", 1, true), "marks leaves")
 end)
 
 T.test("indexing and slicing", function()
