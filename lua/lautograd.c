@@ -325,76 +325,86 @@ static int ag_backward(lua_State *L) {
     if (!(wrt[i] = rl_totensor(L, -1))) luaL_argerror(L, 3, lua_pushfstring(L, "element %d is not a tensor", i + 1));
     lua_pop(L, 1);
   }
-  rulepass p = {L, 4, 0, 0, 0, NULL, NULL};
+  rulepass p = {L, 10, 0, 0, 0, NULL, NULL};
   rl_override *ov = lua_newuserdatauv(L, (size_t)(nrules + 1) * sizeof *ov, 0); /* 6 */
   ruleud *rud = lua_newuserdatauv(L, (size_t)(nrules + 1) * sizeof *rud, 0);    /* 7 */
   p.kinds = lua_newuserdatauv(L, (size_t)(nrules + 1) * sizeof *p.kinds, 0);     /* 8 */
   p.kindud = lua_newuserdatauv(L, (size_t)(nrules + 1) * sizeof *p.kindud, 0);   /* 9 */
+  /* 10: a private copy of the rules, so that a rule changing the caller's
+  ** tables cannot free what the pass points to (kind strings, nodes). */
+  lua_createtable(L, nrules, 0);
   int nov = 0;
   for (int i = 1; i <= nrules; i++) {
-    lua_geti(L, 4, i);
-    if (!lua_istable(L, -1)) luaL_argerror(L, 4, lua_pushfstring(L, "rule %d is not a table", i));
-    lua_getfield(L, -1, "fn");
+    lua_geti(L, 4, i); /* 11 */
+    if (!lua_istable(L, 11)) luaL_argerror(L, 4, lua_pushfstring(L, "rule %d is not a table", i));
+    lua_createtable(L, 0, 4); /* 12: the copy */
+    lua_getfield(L, 11, "fn");
     if (!lua_isfunction(L, -1) && !luaL_getmetafield(L, -1, "__call"))
       luaL_argerror(L, 4, lua_pushfstring(L, "rule %d has no function 'fn'", i));
-    lua_settop(L, 10);
-    lua_getfield(L, 10, "output");
-    lua_getfield(L, 10, "kind");
-    rl_tensor *o = rl_totensor(L, 11);
+    lua_settop(L, 13);
+    lua_setfield(L, 12, "fn");
+    lua_getfield(L, 11, "module");
+    lua_setfield(L, 12, "module");
+    lua_getfield(L, 11, "output"); /* 13 */
+    lua_getfield(L, 11, "kind");   /* 14 */
+    rl_tensor *o = rl_totensor(L, 13);
     if (o) {
       if (!o->node)
         luaL_argerror(L, 4, lua_pushfstring(L, "rule %d: its output tensor %s was not recorded (no input requires grad)", i, rl_shapestr(o).s));
       rud[nov] = (ruleud){&p, i};
       ov[nov] = (rl_override){o->node, trampoline, &rud[nov]};
       nov++;
-    } else if (lua_type(L, 12) == LUA_TSTRING) {
+    } else if (lua_type(L, 14) == LUA_TSTRING) {
       p.kindud[p.nkinds] = (ruleud){&p, i};
-      p.kinds[p.nkinds++] = lua_tostring(L, 12); /* anchored by the rules list */
+      p.kinds[p.nkinds++] = lua_tostring(L, 14); /* anchored by the copy */
     } else {
       luaL_argerror(L, 4, lua_pushfstring(L, "rule %d needs 'output' (a tensor) or 'kind' (an op name)", i));
     }
-    lua_settop(L, 9);
+    lua_setfield(L, 12, "kind");
+    lua_setfield(L, 12, "output");
+    lua_rawseti(L, 10, i);
+    lua_settop(L, 10);
   }
-  lua_newtable(L); /* 10: contexts handed out */
-  lua_pushnil(L);  /* 11: the first error a rule raised */
-  p.ctxs = 10;
-  p.err = 11;
-  lua_createtable(L, nwrt, 0); /* 12: results, boxes made before the pass */
-  rl_tensor ***res = lua_newuserdatauv(L, (size_t)nwrt * sizeof *res, 0); /* 13 */
+  lua_newtable(L); /* 11: contexts handed out */
+  lua_pushnil(L);  /* 12: the first error a rule raised */
+  p.ctxs = 11;
+  p.err = 12;
+  lua_createtable(L, nwrt, 0); /* 13: results, boxes made before the pass */
+  rl_tensor ***res = lua_newuserdatauv(L, (size_t)nwrt * sizeof *res, 0); /* 14 */
   for (int i = 0; i < nwrt; i++) {
     res[i] = rl_newbox(L);
-    lua_rawseti(L, 12, i + 1);
+    lua_rawseti(L, 13, i + 1);
   }
-  rl_tensor **grads = lua_newuserdatauv(L, (size_t)nwrt * sizeof *grads, 0); /* 14 */
+  rl_tensor **grads = lua_newuserdatauv(L, (size_t)nwrt * sizeof *grads, 0); /* 15 */
   rl_backward_opts opts = {ov, nov, p.nkinds ? lookup : NULL, &p};
   /* Hold the graph: a rule could free the box of root or of a wrt. */
   rl_tensor_retain(root);
   for (int i = 0; i < nwrt; i++) rl_tensor_retain(wrt[i]);
   rl_in_backward = 1;
   rl_status st = rl_backward(root, seed, nwrt, wrt, grads, &opts);
-  if (st == RL_ENOMEM && lua_isnil(L, 11)) {
+  if (st == RL_ENOMEM && lua_isnil(L, 12)) {
     lua_gc(L, LUA_GCCOLLECT);
     st = rl_backward(root, seed, nwrt, wrt, grads, &opts);
   }
   rl_in_backward = 0;
   for (int i = 0; i < nwrt; i++) rl_tensor_release(wrt[i]);
   rl_tensor_release(root);
-  int nctx = (int)lua_rawlen(L, 10);
+  int nctx = (int)lua_rawlen(L, 11);
   for (int i = 1; i <= nctx; i++) {
-    lua_rawgeti(L, 10, i);
+    lua_rawgeti(L, 11, i);
     ((ctxbox *)lua_touserdata(L, -1))->nd = NULL;
     lua_pop(L, 1);
   }
   if (st != RL_OK) {
-    if (!lua_isnil(L, 11)) {
-      lua_pushvalue(L, 11);
+    if (!lua_isnil(L, 12)) {
+      lua_pushvalue(L, 12);
       return lua_error(L);
     }
     return rl_pusherror(L);
   }
   for (int i = 0; i < nwrt; i++) rl_fillbox(res[i], grads[i]);
   rl_gcnudge(L);
-  lua_settop(L, 12);
+  lua_settop(L, 13);
   return 1;
 }
 /* }==================== */
