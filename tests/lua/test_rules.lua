@@ -125,11 +125,13 @@ T.test("errors in rules, and cleanup", function()
   check_error("rule 1 needs 'output' (a tensor) or 'kind'", relua.backward, relua.ones(1):requires_grad(true), nil,
               {relua.ones(1)}, {{fn = print}})
   -- relua.backward keeps its own copy of the rules: emptying the caller's table mid-pass is harmless
-  local xr = relua.tensor{1, -2}:requires_grad(true)
-  local yr = xr:relu()
-  local list = {}
-  list[1] = {kind = "relu", fn = function(ctx) list[1] = nil collectgarbage() return ctx.grad_output * 5 end}
-  close(relua.backward(yr, nil, {xr}, list)[1], {5, 5}, 0, "the rule ran on the private copy")
+  do
+    local xr = relua.tensor{1, -2}:requires_grad(true)
+    local yr = xr:relu()
+    local list = {}
+    list[1] = {kind = "relu", fn = function(ctx) list[1] = nil collectgarbage() return ctx.grad_output * 5 end}
+    close(relua.backward(yr, nil, {xr}, list)[1], {5, 5}, 0, "the rule ran on the private copy")
+  end
   close(relua.grad(m, x, nil, {rules = {relu = guided_relu}}), {{4, 2}}, 1e-6, "passes work after errors")
   check(T.live_bytes() <= base, "memory back to the baseline")
 end)
