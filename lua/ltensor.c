@@ -764,10 +764,12 @@ static int relua_seed(lua_State *L) {
   return 0;
 }
 
-/* Testing hook: the n-th core allocation from now fails (0: off). */
+/* Testing hook: the n-th core allocation from now fails (0: off); returns
+** the number of core allocations made so far, to size a sweep. */
 static int relua_alloc_fail_after(lua_State *L) {
-  rl_alloc_fail_after((long)luaL_checkinteger(L, 1));
-  return 0;
+  if (!lua_isnoneornil(L, 1)) rl_alloc_fail_after((long)luaL_checkinteger(L, 1));
+  lua_pushinteger(L, rl_alloc_count());
+  return 1;
 }
 
 static int relua_istensor(lua_State *L) {

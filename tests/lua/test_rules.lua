@@ -136,4 +136,33 @@ T.test("errors in rules, and cleanup", function()
   check(T.live_bytes() <= base, "memory back to the baseline")
 end)
 
+T.test("allocation failures anywhere in a pass with rules leak nothing", function()
+  local m = net()
+  local function run()
+    return relua.grad(m, x, 1, {at = {"act"}, rules = {relu = guided_relu, fc2 = function(ctx)
+      return ctx:backward_input(ctx.grad_output, {weight = ctx.weight:clamp(0)})
+    end}})
+  end
+  close(run(), {{4, 2}}, 1e-6)
+  local base = T.live_bytes()
+  local before = relua._alloc_fail_after()
+  run()
+  local count = relua._alloc_fail_after() - before
+  check(count > 20, "a pass allocates: " .. count)
+  local failures = 0
+  for n = 1, count + 5 do
+    relua._alloc_fail_after(n)
+    local ok, err = pcall(run)
+    relua._alloc_fail_after(0)
+    if ok then
+      close(err, {{4, 2}}, 1e-6, "a retried pass is right")
+    else
+      failures = failures + 1
+      check(tostring(err):find("out of memory", 1, true), "fails with 'out of memory': " .. tostring(err))
+    end
+  end
+  check(T.live_bytes() <= base, "nothing leaked")
+  close(run(), {{4, 2}}, 1e-6, "and passes work again")
+end)
+
 T.done()
