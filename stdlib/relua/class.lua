@@ -6,8 +6,9 @@
 --
 -- A class is the metatable of its instances: __index is the class itself,
 -- __name its name (so tostring and error messages show it). Metamethods
--- (__tostring, __call...) are copied from the parent, since Lua does not
--- look them up through __index.
+-- (__tostring...) are copied from the parent, since Lua does not look them
+-- up through __index. help() finds a class's file through its functions,
+-- so each class defines its own __init, even a trivial one.
 local function is_instance(obj, cls)
   local mt = getmetatable(obj)
   while mt do

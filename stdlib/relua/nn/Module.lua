@@ -25,9 +25,6 @@ function Module:forward(input)
   return self.output
 end
 
--- m(x) is m:forward(x).
-function Module:__call(input) return self:forward(input) end
-
 -- Gradient of <grad_output, forward(input)> at the input, through the tape:
 -- runs forward again on a leaf copy of input.
 function Module:backward(input, grad_output)

@@ -5,6 +5,8 @@ local class = require "relua.class"
 
 local Sequential = class("nn.Sequential", Container)
 
+function Sequential:__init(...) Container.__init(self, ...) end
+
 function Sequential:update_output(x)
   for i = 1, #self.modules_ do x = self:call_child(i, x) end
   return x

@@ -9,6 +9,7 @@ local M = {}
 
 local function simple(name, fn)
   local cls = class("nn." .. name, Module)
+  function cls:__init() Module.__init(self) end
   function cls:update_output(x) return fn(x) end
   M[name] = cls
 end

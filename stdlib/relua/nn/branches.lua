@@ -13,6 +13,7 @@ local Identity = require("relua.nn.shape").Identity
 local class = require "relua.class"
 
 local Add = class("nn.Add", Container)
+function Add:__init(...) Container.__init(self, ...) end
 function Add:update_output(x)
   local y = self:call_child(1, x)
   for i = 2, #self.modules_ do

@@ -23,6 +23,7 @@ function Reshape:update_output(x) return x:reshape(x:size(1), table.unpack(self.
 function Reshape:extra_repr() return "(" .. table.concat(self.size, " x ") .. ")" end
 
 local Identity = class("nn.Identity", Module)
+function Identity:__init() Module.__init(self) end
 function Identity:update_output(x) return x end
 
 local Dropout = class("nn.Dropout", Module)
