@@ -99,7 +99,7 @@ int rl_optdim(lua_State *L, int arg, int ndim, int def);
 /* [-0, +0, v] a shape given as integers from arg on, or as one table; returns ndim.
 ** *next gets the first argument after the shape. */
 int rl_checkshape(lua_State *L, int arg, int64_t *shape, int *next);
-/* [-0, +0, -] field k of the options table at idx (idx 0 or no table: def). */
+/* [-0, +0, e] field k of the options table at idx (idx 0 or no table: def). */
 lua_Number rl_optnumfield(lua_State *L, int idx, const char *k, lua_Number def);
 int rl_optboolfield(lua_State *L, int idx, const char *k, int def);
 /* [-0, +0, v] field k as the index of its value in names (NULL-terminated); 0 when absent. */
@@ -108,13 +108,13 @@ int rl_optenumfield(lua_State *L, int idx, const char *k, const char *const *nam
 void rl_optpairfield(lua_State *L, int idx, const char *k, int64_t def, int64_t *pair);
 /* }==================== */
 
-/* {==================== module parts (each adds its functions to the table on top) */
+/* {==================== module parts: each is called with [module, methods] on the stack */
 /* Tensor methods are also module functions: relua.sum(t) is t:sum(). */
 void rl_open_tensor(lua_State *L); /* ltensor.c: metatable, constructors, views */
 void rl_open_ops(lua_State *L);    /* lops.c: arithmetic, reductions, indexing */
 void rl_open_nn(lua_State *L);     /* lnn.c: layer functions */
 void rl_open_autograd(lua_State *L); /* lautograd.c: requires_grad, backward, rules */
-/* [-0, +0, -] adds the functions of l to the module table at -2 and the
+/* [-0, +0, m] adds the functions of l to the module table at -2 and the
 ** method table at -1. */
 void rl_setfuncs2(lua_State *L, const luaL_Reg *l);
 /* Nonzero while rl_backward runs: starting a pass or dropping a node then
