@@ -1,9 +1,9 @@
 /* lautograd.c: requires_grad, relua.backward, and rules: Lua functions replacing a node's backward for one pass.
 **
-** A rule runs inside rl_backward, which is C that must never be longjmp'd
+** A rule runs inside rl_tape_backward, which is C that must never be longjmp'd
 ** through: the override callback (trampoline) calls the Lua function under
 ** lua_pcall and turns an error into a status, keeping the error value so
-** relua.backward can raise it unchanged once rl_backward has cleaned up.
+** relua.backward can raise it unchanged once rl_tape_backward has cleaned up.
 ** Nothing is put in the registry: the rule functions stay anchored by the
 ** rules table on relua.backward's stack, and every context handed to a rule
 ** is anchored in a table there too, to be invalidated (its node pointer
@@ -381,10 +381,10 @@ static int ag_backward(lua_State *L) {
   rl_tensor_retain(root);
   for (int i = 0; i < nwrt; i++) rl_tensor_retain(wrt[i]);
   rl_in_backward = 1;
-  rl_status st = rl_backward(root, seed, nwrt, wrt, grads, &opts);
+  rl_status st = rl_tape_backward(root, seed, nwrt, wrt, grads, &opts);
   if (st == RL_ENOMEM && lua_isnil(L, 12)) {
     lua_gc(L, LUA_GCCOLLECT);
-    st = rl_backward(root, seed, nwrt, wrt, grads, &opts);
+    st = rl_tape_backward(root, seed, nwrt, wrt, grads, &opts);
   }
   rl_in_backward = 0;
   for (int i = 0; i < nwrt; i++) rl_tensor_release(wrt[i]);

@@ -117,7 +117,7 @@ void rl_open_autograd(lua_State *L); /* lautograd.c: requires_grad, backward, ru
 /* [-0, +0, m] adds the functions of l to the module table at -2 and the
 ** method table at -1. */
 void rl_setfuncs2(lua_State *L, const luaL_Reg *l);
-/* Nonzero while rl_backward runs: starting a pass or dropping a node then
+/* Nonzero while rl_tape_backward runs: starting a pass or dropping a node then
 ** would pull the graph from under it. */
 extern int rl_in_backward;
 /* }==================== */

@@ -29,11 +29,11 @@ typedef struct stream {
 
 static voidpf z_alloc(voidpf op, uInt items, uInt size) {
   (void)op;
-  return (size_t)items > SIZE_MAX / size ? NULL : rl_malloc((size_t)items * size);
+  return (size_t)items > SIZE_MAX / size ? NULL : rl_mem_alloc((size_t)items * size);
 }
 static void z_free(voidpf op, voidpf p) {
   (void)op;
-  rl_free(p);
+  rl_mem_free(p);
 }
 
 /* Up to n bytes into dst; *got < n only at the end of the data. */

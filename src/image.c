@@ -50,14 +50,14 @@ static void on_warning(png_structp png, png_const_charp msg) {
 
 static png_voidp on_malloc(png_structp png, png_alloc_size_t n) {
   pngio *io = png_get_mem_ptr(png);
-  void *p = rl_malloc(n);
+  void *p = rl_mem_alloc(n);
   if (!p) io->nomem = 1;
   return p;
 }
 
 static void on_free(png_structp png, png_voidp p) {
   (void)png;
-  rl_free(p);
+  rl_mem_free(p);
 }
 
 static void on_read(png_structp png, png_bytep dst, png_size_t n) {
@@ -92,13 +92,13 @@ static void on_write(png_structp png, png_bytep src, png_size_t n) {
       if (cap > SIZE_MAX / 2) png_error(png, "output too large");
       cap *= 2;
     }
-    unsigned char *p = rl_malloc(cap);
+    unsigned char *p = rl_mem_alloc(cap);
     if (!p) {
       io->nomem = 1;
       png_error(png, "out of memory");
     }
     if (io->pos) memcpy(p, io->out, io->pos);
-    rl_free(io->out);
+    rl_mem_free(io->out);
     io->out = p;
     io->cap = cap;
   }
@@ -177,8 +177,8 @@ static int decode(pngio *io) {
   io->channels = png_get_channels(png, info);
   io->depth = png_get_bit_depth(png, info);
   io->rowbytes = png_get_rowbytes(png, info);
-  io->pixels = rl_malloc(io->rowbytes * io->h);
-  io->rows = rl_malloc(sizeof *io->rows * io->h);
+  io->pixels = rl_mem_alloc(io->rowbytes * io->h);
+  io->rows = rl_mem_alloc(sizeof *io->rows * io->h);
   if (!io->pixels || !io->rows) {
     io->nomem = 1;
     png_destroy_read_struct(&png, &info, NULL);
@@ -246,8 +246,8 @@ static rl_status load(pngio *io, int channels, rl_tensor **out) {
   to_chw(io, want, rl_tensor_data(t));
   *out = t;
 cleanup:
-  rl_free(io->pixels);
-  rl_free(io->rows);
+  rl_mem_free(io->pixels);
+  rl_mem_free(io->rows);
   io->pixels = NULL;
   io->rows = NULL;
   return st;
@@ -359,7 +359,7 @@ static rl_status prepare(const char *fn, const rl_tensor *img, rl_tensor **c, en
   rl_status st = rl__contig(img, c);
   if (st) return st;
   e->x = rl_tensor_data(*c);
-  if (!(e->row = rl_malloc((size_t)w * (size_t)e->c))) {
+  if (!(e->row = rl_mem_alloc((size_t)w * (size_t)e->c))) {
     rl_tensor_release(*c);
     *c = NULL;
     return rl__nomem(fn);
@@ -381,12 +381,12 @@ rl_status rl_image_save_mem(const rl_tensor *img, void **buf, size_t *n) {
   io.name = "<memory>";
   if (encode(&io, &e) != 0 || io.nomem) {
     st = io_status(&io, "write");
-    rl_free(io.out);
+    rl_mem_free(io.out);
   } else {
     *buf = io.out;
     *n = io.pos;
   }
-  rl_free(e.row);
+  rl_mem_free(e.row);
   rl_tensor_release(c);
   return st;
 }
@@ -408,7 +408,7 @@ rl_status rl_image_save(const char *path, const rl_tensor *img) {
     if (fclose(io.f) != 0 && st == RL_OK) st = rl_error(RL_EIO, "image.save: %s: %s", path, strerror(errno));
     if (st != RL_OK) remove(path);
   }
-  rl_free(e.row);
+  rl_mem_free(e.row);
   rl_tensor_release(c);
   return st;
 }

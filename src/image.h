@@ -22,7 +22,7 @@
 ** scaled by 255 and rounded to nearest; NaN is written as 0.
 **
 ** libpng is confined to image.c (the one file including png.h); its
-** allocations go through rl_malloc, and its error longjmps never leave the
+** allocations go through rl_mem_alloc, and its error longjmps never leave the
 ** function that set them up.
 **
 **   rl_tensor *img = NULL, *x = NULL;
@@ -52,7 +52,7 @@ RL_API rl_status rl_image_load_mem(const void *buf, size_t n, const char *name, 
                                    rl_tensor **out);
 /* On failure the partly written file is removed. */
 RL_API rl_status rl_image_save(const char *path, const rl_tensor *img);
-/* Into a new buffer from rl_malloc (*buf, *n); the caller rl_free()s it. */
+/* Into a new buffer from rl_mem_alloc (*buf, *n); the caller rl_mem_free()s it. */
 RL_API rl_status rl_image_save_mem(const rl_tensor *img, void **buf, size_t *n);
 /* }==================== */
 

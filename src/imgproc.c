@@ -46,9 +46,9 @@ static rl_status make_coeffs(int64_t in, int64_t out, int aa, coeffs *c) {
   double fs = aa && scale > 1 ? scale : 1.0;
   double support = fs;
   c->ksize = (int)ceil(support) * 2 + 1;
-  c->start = rl_malloc(sizeof *c->start * (size_t)out);
-  c->count = rl_malloc(sizeof *c->count * (size_t)out);
-  c->w = rl_calloc(sizeof *c->w * (size_t)out * (size_t)c->ksize);
+  c->start = rl_mem_alloc(sizeof *c->start * (size_t)out);
+  c->count = rl_mem_alloc(sizeof *c->count * (size_t)out);
+  c->w = rl_mem_calloc(sizeof *c->w * (size_t)out * (size_t)c->ksize);
   if (!c->start || !c->count || !c->w) return rl__nomem("image.resize");
   for (int64_t i = 0; i < out; i++) {
     double centre = (i + 0.5) * scale;
@@ -76,9 +76,9 @@ static rl_status make_coeffs(int64_t in, int64_t out, int aa, coeffs *c) {
 }
 
 static void free_coeffs(coeffs *c) {
-  rl_free(c->start);
-  rl_free(c->count);
-  rl_free(c->w);
+  rl_mem_free(c->start);
+  rl_mem_free(c->count);
+  rl_mem_free(c->w);
 }
 
 /* dst[P][rows][out] from src[P][rows][in] along the last axis. */
@@ -139,7 +139,7 @@ rl_status rl_image_resize(const rl_tensor *t, int64_t h, int64_t w, int antialia
   if (H != h) RL_TRY(make_coeffs(H, h, antialias, &cv));
   RL_TRY(rl_check_interrupt("image.resize"));
   if (W != w && H != h) {
-    if (!(tmp = rl_malloc(sizeof *tmp * (size_t)(P * H * w)))) {
+    if (!(tmp = rl_mem_alloc(sizeof *tmp * (size_t)(P * H * w)))) {
       st = rl__nomem("image.resize");
       goto cleanup;
     }
@@ -158,7 +158,7 @@ rl_status rl_image_resize(const rl_tensor *t, int64_t h, int64_t w, int antialia
 cleanup:
   free_coeffs(&ch);
   free_coeffs(&cv);
-  rl_free(tmp);
+  rl_mem_free(tmp);
   rl_tensor_release(c);
   rl_tensor_release(o);
   return st;

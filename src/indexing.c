@@ -214,7 +214,7 @@ static rl_status src_grad(int d, const rl_tensor *t, const rl_tensor *index, con
   float *pg = rl_tensor_data(g);
   rl_iter it;
   if (!accumulate) {
-    if (!(win = rl_malloc((size_t)rl_tensor_numel(t) * sizeof *win))) {
+    if (!(win = rl_mem_alloc((size_t)rl_tensor_numel(t) * sizeof *win))) {
       st = rl__nomem("scatter");
       goto cleanup;
     }
@@ -241,7 +241,7 @@ static rl_status src_grad(int d, const rl_tensor *t, const rl_tensor *index, con
   *out = g;
   g = NULL;
 cleanup:
-  rl_free(win);
+  rl_mem_free(win);
   rl_tensor_release(g);
   return st;
 }

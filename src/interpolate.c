@@ -62,7 +62,7 @@ static rl_status check_args(const interp_attr *a, const rl_tensor *t) {
 
 /* The taps of both axes in one block: out_h for rows, then out_w. */
 static rl_status make_taps(const interp_attr *a, const rl_tensor *t, tap **out) {
-  tap *p = rl_malloc((size_t)(a->oh + a->ow) * sizeof *p);
+  tap *p = rl_mem_alloc((size_t)(a->oh + a->ow) * sizeof *p);
   *out = p;
   if (!p) return rl__nomem("interpolate");
   taps(p, t->shape[2], a->oh, a->mode, a->align_corners);
@@ -116,7 +116,7 @@ static rl_status interp_fwd(const void *attr, int n, rl_tensor *const *in, rl_te
   *out = y;
   y = NULL;
 cleanup:
-  rl_free(tp);
+  rl_mem_free(tp);
   rl_tensor_release(x);
   rl_tensor_release(y);
   return st;
@@ -175,7 +175,7 @@ static rl_status interp_bwd(const void *attr, int n, rl_tensor *const *in, const
   gin[0] = gx;
   gx = NULL;
 cleanup:
-  rl_free(tp);
+  rl_mem_free(tp);
   rl_tensor_release(g);
   rl_tensor_release(gx);
   return st;

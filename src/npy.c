@@ -301,7 +301,7 @@ static rl_status load(src *s, rl_tensor **out) {
       return rl_error(RL_EIO, "npy.load: %s: seek failed: %s", s->name, strerror(errno));
     s->pos = pl;
   }
-  if (!(hbuf = rl_malloc(hlen + 1))) return rl__nomem("npy.load");
+  if (!(hbuf = rl_mem_alloc(hlen + 1))) return rl__nomem("npy.load");
   RL_TRY(src_read(s, hbuf, hlen));
   parser ps = {hbuf, hbuf, hbuf + hlen, pl, s->name};
   RL_TRY(parse_header(&ps, &h));
@@ -366,7 +366,7 @@ static rl_status load(src *s, rl_tensor **out) {
   *out = t;
   t = NULL;
 cleanup:
-  rl_free(hbuf);
+  rl_mem_free(hbuf);
   rl_tensor_release(v);
   rl_tensor_release(t);
   return st;
@@ -487,7 +487,7 @@ rl_status rl_npy_save_mem(const rl_tensor *t, rl_npy_dtype dtype, void **buf, si
   if ((st = rl__contig(t, &c)) != RL_OK) return st;
   size_t hl = make_header(c, dtype, hdr, sizeof hdr);
   size_t total = hl + (size_t)rl_tensor_numel(c) * (dtype == RL_NPY_U8 ? 1 : 4);
-  sink k = {"<memory>", NULL, rl_malloc(total), 0};
+  sink k = {"<memory>", NULL, rl_mem_alloc(total), 0};
   if (!k.mem) {
     st = rl__nomem("npy.save");
     goto cleanup;
@@ -498,7 +498,7 @@ rl_status rl_npy_save_mem(const rl_tensor *t, rl_npy_dtype dtype, void **buf, si
   *n = total;
   k.mem = NULL;
 cleanup:
-  rl_free(k.mem);
+  rl_mem_free(k.mem);
   rl_tensor_release(c);
   return st;
 }

@@ -37,7 +37,7 @@ RL_API rl_status rl_npy_load_mem(const void *buf, size_t n, const char *name, rl
 
 /* Any tensor (any strides, 0 to 8 dims). On failure the file is removed. */
 RL_API rl_status rl_npy_save(const char *path, const rl_tensor *t, rl_npy_dtype dtype);
-/* Into a new buffer from rl_malloc (*buf, *n); the caller rl_free()s it. */
+/* Into a new buffer from rl_mem_alloc (*buf, *n); the caller rl_mem_free()s it. */
 RL_API rl_status rl_npy_save_mem(const rl_tensor *t, rl_npy_dtype dtype, void **buf, size_t *n);
 
 #endif

@@ -49,11 +49,11 @@ static rl_status geom_shape(const pad_attr *a, const rl_tensor *t, pad_geom *g) 
   return rl__check_shape("pad", t->ndim, g->out);
 }
 
-/* The coordinate maps, in *buf (rl_free it). */
+/* The coordinate maps, in *buf (rl_mem_free it). */
 static rl_status geom_maps(rl_pad_mode mode, pad_geom *g, int64_t **buf) {
   int64_t total = 0, *p;
   for (int e = 0; e < g->ndim; e++) total += g->out[e];
-  if (!(*buf = p = rl_malloc((size_t)total * sizeof *p))) return rl__nomem("pad");
+  if (!(*buf = p = rl_mem_alloc((size_t)total * sizeof *p))) return rl__nomem("pad");
   int first = g->ndim - 1; /* the first dim with padding, at most the last */
   for (int e = g->ndim - 1; e >= 0; e--)
     if (g->out[e] != g->in[e] || g->before[e] != 0) first = e;
@@ -142,7 +142,7 @@ static rl_status pad_fwd(const void *attr, int n, rl_tensor *const *in, rl_tenso
   *out = y;
   y = NULL;
 cleanup:
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(y);
   return st;
 }
@@ -189,7 +189,7 @@ static rl_status pad_bwd(const void *attr, int n, rl_tensor *const *in, const rl
   gin[0] = gx;
   gx = NULL;
 cleanup:
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(gx);
   return st;
 }

@@ -259,7 +259,7 @@ static void test_nomem(void **state) {
   (void)state;
   unsigned char buf[512];
   nm_ud u = {buf, slurp(data_path("images-idx3-ubyte.gz"), buf, sizeof buf), NULL};
-  assert_true(tu_nomem_sweep(nm_load, nm_done, &u) >= 3); /* inflate's state and window come from rl_malloc */
+  assert_true(tu_nomem_sweep(nm_load, nm_done, &u) >= 3); /* inflate's state and window come from rl_mem_alloc */
   u.n = slurp(data_path("images-idx3-ubyte"), buf, sizeof buf);
   assert_true(tu_nomem_sweep(nm_load, nm_done, &u) >= 2);
   u.buf = data_path("labels-idx1-ubyte.gz");

@@ -113,7 +113,7 @@ static void test_roundtrip(void **state) {
     TU_OK(rl_image_save_mem(x, &buf, &n));
     TU_OK(rl_image_load_mem(buf, n, NULL, RL_IMAGE_ASIS, &y));
     tu_assert_close(y, x, 0, 0);
-    rl_free(buf);
+    rl_mem_free(buf);
     rl_tensor_release(y);
     TU_OK(rl_image_save(tmp_path("rt.png"), x));
     TU_OK(rl_image_load(tmp_path("rt.png"), RL_IMAGE_ASIS, &y));
@@ -132,14 +132,14 @@ static void test_roundtrip(void **state) {
   assert_int_equal(y->shape[0], 1);
   const float want[] = {0, 1, 0, 128 / 255.0f, 0, 1 / 255.0f};
   for (int i = 0; i < 6; i++) assert_float_equal(rl_tensor_data(y)[i], want[i], 0);
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(y);
   rl_tensor_release(x);
   x = tu_randn(4, TU_SHAPE(1, 3, 4, 4), 3, 0);
   TU_OK(rl_image_save_mem(x, &buf, &n));
   TU_OK(rl_image_load_mem(buf, n, NULL, 0, &y));
   assert_int_equal(y->shape[0], 3);
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(y);
   rl_tensor_release(x);
   tu_assert_no_leaks();
@@ -271,13 +271,13 @@ static rl_status nm_save(void *ud) {
   nm_ud *u = ud;
   return rl_image_save_mem(u->t, &u->out, &u->outn);
 }
-static void nm_save_done(void *ud) { rl_free(((nm_ud *)ud)->out); }
+static void nm_save_done(void *ud) { rl_mem_free(((nm_ud *)ud)->out); }
 
 static void test_nomem(void **state) {
   (void)state;
   unsigned char buf[1024];
   nm_ud u = {buf, slurp(data_path("rgba16i.png"), buf, sizeof buf), NULL, NULL, 0};
-  assert_true(tu_nomem_sweep(nm_load, nm_load_done, &u) >= 5); /* libpng allocates through rl_malloc */
+  assert_true(tu_nomem_sweep(nm_load, nm_load_done, &u) >= 5); /* libpng allocates through rl_mem_alloc */
   u.n = slurp(data_path("pal4trns.png"), buf, sizeof buf);
   assert_true(tu_nomem_sweep(nm_load, nm_load_done, &u) >= 5);
   u.t = tu_randn(3, TU_SHAPE(3, 40, 50), 4, 0);

@@ -129,7 +129,7 @@ static void test_scatter_winner(void **state) {
   assert_float_equal(rl_tensor_data(y)[0], 3, 0);
   assert_float_equal(rl_tensor_data(y)[1], 2, 0);
   rl_tensor *seed = tu_tensor(1, TU_SHAPE(2), TU_DATA(10, 20));
-  TU_OK(rl_backward(y, seed, 2, (rl_tensor *[]){t, src}, g, NULL));
+  TU_OK(rl_tape_backward(y, seed, 2, (rl_tensor *[]){t, src}, g, NULL));
   rl_tensor *wt = tu_tensor(1, TU_SHAPE(2), TU_DATA(0, 0)), *ws = tu_tensor(1, TU_SHAPE(3), TU_DATA(0, 20, 10));
   tu_assert_close(g[0], wt, 0, 0);
   tu_assert_close(g[1], ws, 0, 0);
@@ -281,7 +281,7 @@ static rl_status cat_forward_backward(void *ud) {
   sweep *s = ud;
   rl_tensor *y = NULL;
   rl_status st = rl_cat(3, s->in, 1, &y);
-  if (st == RL_OK) st = rl_backward(y, NULL, 3, s->in, s->grads, NULL);
+  if (st == RL_OK) st = rl_tape_backward(y, NULL, 3, s->in, s->grads, NULL);
   rl_tensor_release(y);
   return st;
 }
@@ -290,7 +290,7 @@ static rl_status scatter_forward_backward(void *ud) {
   sweep *s = ud;
   rl_tensor *y = NULL;
   rl_status st = rl_scatter(s->in[0], 1, s->in[1], s->in[2], 0, &y);
-  if (st == RL_OK) st = rl_backward(y, NULL, 2, (rl_tensor *[]){s->in[0], s->in[2]}, s->grads, NULL);
+  if (st == RL_OK) st = rl_tape_backward(y, NULL, 2, (rl_tensor *[]){s->in[0], s->in[2]}, s->grads, NULL);
   rl_tensor_release(y);
   return st;
 }

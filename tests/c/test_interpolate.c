@@ -170,7 +170,7 @@ static rl_status forward_backward(void *ud) {
   sweep *s = ud;
   rl_tensor *y = NULL;
   rl_status st = rl_interpolate(s->x, 5, 3, s->mode, 0, &y);
-  if (st == RL_OK) st = rl_backward(y, NULL, 1, &s->x, &s->g, NULL);
+  if (st == RL_OK) st = rl_tape_backward(y, NULL, 1, &s->x, &s->g, NULL);
   rl_tensor_release(y);
   return st;
 }

@@ -131,7 +131,7 @@ static rl_status linear_pass(void *ud) {
   sweep *s = ud;
   rl_tensor *y = NULL, *g[3] = {0};
   rl_status st = rl_linear(s->x, s->w, s->b, &y);
-  if (st == RL_OK) st = rl_backward(y, NULL, 3, (rl_tensor *[]){s->x, s->w, s->b}, g, NULL);
+  if (st == RL_OK) st = rl_tape_backward(y, NULL, 3, (rl_tensor *[]){s->x, s->w, s->b}, g, NULL);
   rl_tensor_release(y);
   for (int i = 0; i < 3; i++) rl_tensor_release(g[i]);
   return st;

@@ -247,7 +247,7 @@ static rl_status forward_backward(void *ud) {
   rl_tensor *y = NULL, *bt = NULL;
   rl_status st = rl_tensor_view_transpose(s->b, 1, 2, &bt);
   if (st == RL_OK) st = rl_matmul(s->a, bt, &y);
-  if (st == RL_OK) st = rl_backward(y, NULL, 2, (rl_tensor *[]){s->a, s->b}, s->grads, NULL);
+  if (st == RL_OK) st = rl_tape_backward(y, NULL, 2, (rl_tensor *[]){s->a, s->b}, s->grads, NULL);
   rl_tensor_release(y);
   rl_tensor_release(bt);
   return st;

@@ -60,7 +60,7 @@ static void test_roundtrip_f32(void **state) {
   assert_int_equal(y->ndim, 3);
   assert_int_equal(y->shape[2], 4);
   assert_memory_equal(rl_tensor_data(x), rl_tensor_data(y), 24 * 4);
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(y);
   /* a non-contiguous view is saved in its logical order, through a file */
   TU_OK(rl_tensor_view_transpose(x, 0, 2, &tr));
@@ -79,7 +79,7 @@ static void test_roundtrip_f32(void **state) {
   TU_OK(rl_npy_load_mem(buf, n, NULL, &y));
   assert_int_equal(y->ndim, 0);
   assert_float_equal(rl_tensor_data(y)[0], -7.5f, 0);
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(y);
   rl_tensor_release(c);
   rl_tensor_release(x);
@@ -100,7 +100,7 @@ static void test_header_layout(void **state) {
   const char *want = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
   assert_memory_equal(b + 10, want, strlen(want));
   assert_int_equal(n, 10 + hl + 12);
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(x);
   tu_assert_no_leaks();
 }
@@ -115,7 +115,7 @@ static void test_roundtrip_u8(void **state) {
   assert_int_equal(n, 128 + 8); /* a 71-byte header padded to 128 */
   TU_OK(rl_npy_load_mem(buf, n, NULL, &y));
   expect_values(y, 8, TU_DATA(0, 255, 2, 3, 0, 255, 0, 255));
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(y);
   rl_tensor_release(x);
   tu_assert_no_leaks();
@@ -355,7 +355,7 @@ static rl_status nm_save(void *ud) {
   nm_ud *u = ud;
   return rl_npy_save_mem(u->t, RL_NPY_U8, &u->out, &u->outn);
 }
-static void nm_save_done(void *ud) { rl_free(((nm_ud *)ud)->out); }
+static void nm_save_done(void *ud) { rl_mem_free(((nm_ud *)ud)->out); }
 
 static void test_nomem(void **state) {
   (void)state;

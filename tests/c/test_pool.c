@@ -296,7 +296,7 @@ static rl_status pool_pass(void *ud) {
   rl_status st = s->which == 0   ? rl_maxpool2d(s->x, &s->p, &y)
                  : s->which == 1 ? rl_avgpool2d(s->x, &s->p, &y)
                                  : rl_adaptive_avgpool2d(s->x, 3, 2, &y);
-  if (st == RL_OK) st = rl_backward(y, NULL, 1, &s->x, &g, NULL);
+  if (st == RL_OK) st = rl_tape_backward(y, NULL, 1, &s->x, &g, NULL);
   rl_tensor_release(y);
   rl_tensor_release(g);
   return st;

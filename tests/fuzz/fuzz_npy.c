@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         memcmp(rl_tensor_data(t), rl_tensor_data(u), sizeof(float) * (size_t)rl_tensor_numel(t)) != 0)
       abort();
   }
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(u);
   rl_tensor_release(t);
   if (rl_alloc_live_bytes() != 0) abort(); /* every path frees what it made */

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (rl_image_load_mem(buf, n, "again.png", 0, &u) != RL_OK) abort();
     if (!rl_tensor_same_shape(t, u)) abort();
   }
-  rl_free(buf);
+  rl_mem_free(buf);
   rl_tensor_release(u);
   rl_tensor_release(t);
   if (rl_alloc_live_bytes() != 0) abort();
