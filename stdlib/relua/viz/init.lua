@@ -268,7 +268,7 @@ function M.grid(items, opts)
     local label = labels[i]
     if label then
       local fits = math.max(1, (tw + 1) // (font.advance * ls))
-      if #label > fits then label = label:sub(1, math.max(1, fits - 1)) .. "~" end
+      if #label > fits then label = fits > 1 and label:sub(1, fits - 1) .. "~" or label:sub(1, fits) end
       local lw = (#label * font.advance - 1) * ls
       M.draw_text(canvas, label, x + math.max(0, (tw - lw) // 2), y, {scale = ls, color = opts.color})
     end
