@@ -38,8 +38,9 @@ usage: relua explain --model M.onnx|M.lua --input IMG.png|X.npy --method NAME [o
 M.usage = usage
 
 -- An error of the command line (exit 2) or of the work (exit 1).
-local function usage_error(fmt, ...) error({usage = true, msg = string.format(fmt, ...)}, 0) end
-local function work_error(fmt, ...) error({usage = false, msg = string.format(fmt, ...)}, 0) end
+local failure = {__tostring = function(e) return e.msg end}
+local function usage_error(fmt, ...) error(setmetatable({usage = true, msg = string.format(fmt, ...)}, failure), 0) end
+local function work_error(fmt, ...) error(setmetatable({usage = false, msg = string.format(fmt, ...)}, failure), 0) end
 
 -- {==================== arguments
 
@@ -190,7 +191,15 @@ local function resolve_method(methods, a)
     opts.composite = composite
   end
   local ok, entry = pcall(methods.get, name)
-  if not ok then usage_error("%s", tostring(entry):gsub("^[^:]*:%d+: ", "")) end
+  if ok and not entry then ok, entry = false, "" end
+  if not ok then
+    local msg = tostring(entry):gsub("^[^:]*%.lua:%d+: ", "")
+    if not msg:find("^unknown method") then -- a builtin name whose file is not there yet
+      local okl, names = pcall(methods.list)
+      msg = string.format("unknown method '%s' (methods: %s)", name, okl and table.concat(names, ", ") or "?")
+    end
+    usage_error("%s", msg)
+  end
   if a.layer then
     if not entry.options.layer then usage_error("--layer: method '%s' takes no layer", name) end
     opts.layer = a.layer

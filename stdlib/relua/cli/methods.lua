@@ -82,8 +82,10 @@ function M.main(args, io_)
     for _, n in ipairs(args) do
       local name = n:match("^lrp%.") and "lrp" or n
       local ok2, entry = pcall(methods.get, name)
-      if not ok2 then
-        err:write("relua methods: ", (tostring(entry):gsub("^[^:]*:%d+: ", "")), "\n")
+      if not ok2 or not entry then
+        local msg = tostring(entry):gsub("^[^:]*%.lua:%d+: ", "")
+        if not msg:find("^unknown method") then msg = string.format("unknown method '%s' (methods: %s)", name, table.concat(names, ", ")) end
+        err:write("relua methods: ", msg, "\n")
         return 2
       end
       out:write(M.describe(entry))
