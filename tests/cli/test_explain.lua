@@ -35,7 +35,7 @@ local function run(cmd, args)
   return st, out, err
 end
 
-local function tmp(ext) return os.tmpname() .. ext end
+local function tmp(ext) local p = os.tmpname() os.remove(p) return p .. ext end
 local model = dofile(model_file)
 model:evaluate()
 

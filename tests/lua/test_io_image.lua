@@ -4,7 +4,7 @@ local relua = require "relua"
 local image = relua.image
 
 local data = "../data/"
-local function tmp(ext) return os.tmpname() .. ext end
+local function tmp(ext) local p = os.tmpname() os.remove(p) return p .. ext end
 
 T.test("load: every fixture matches its expected tensor", function()
   for _, name in ipairs{"gray16", "ga8", "pal8", "gray1", "pal4trns", "rgb8key", "rgba16i"} do

@@ -17,7 +17,7 @@ T.test("npy: numpy's files read", function()
 end)
 
 T.test("npy: save and load round-trip", function()
-  local path = os.tmpname() .. ".npy"
+  local path = (function() local p = os.tmpname() os.remove(p) return p .. ".npy" end)()
   local x = relua.randn(2, 3, 4, 5, {seed = 4})
   relua.npy.save(path, x)
   T.close(relua.npy.load(path), x, 0, "f4 exact")

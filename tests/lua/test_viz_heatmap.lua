@@ -122,7 +122,7 @@ T.test("grid: layout, labels, PNG", function()
   T.check(same_shape(three, "3x11x11"), "wraps after cols")
   local long = viz.grid({{image = relua.zeros(3, 32, 32), label = "abcdefghij"}}, {pad = 0, min_tile = 1})
   T.check(long:narrow(2, 1, 8):narrow(3, 30, 3):min():item() == 0, "a long label ends in '~' inside the tile")
-  local path = os.tmpname() .. ".png"
+  local path = (function() local p = os.tmpname() os.remove(p) return p .. ".png" end)()
   local saved = viz.save_grid(path, {{image = a, label = "x"}, {image = b, label = "y"}})
   T.close(relua.image.load(path), saved, 0.5 / 255 + 1e-6, "saved as PNG")
   os.remove(path)
