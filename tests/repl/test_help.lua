@@ -1,0 +1,1 @@
+H=require"harness" H.finish()
