@@ -435,7 +435,8 @@ static int pmain(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
   lua_settop(L, 0);
-  relua_openlibs(L);
+  luaL_openlibs(L);
+  relua_openlibs(L); /* preloads relua.core, puts the stdlib on package.path */
   setpath(L, "path", "RELUA_PATH");
   setpath(L, "cpath", "RELUA_CPATH");
   preload_globals(L);

@@ -87,6 +87,12 @@ local function build_index()
   for _, c in ipairs(class_names()) do
     queue[#queue + 1] = { registry_class(c), c, 0, true }
   end
+  for _, k in ipairs(sorted_keys(_G)) do -- the user's own tables, last
+    local v = rawget(_G, k)
+    if (type(v) == "table" or type(v) == "function") and k ~= "_G" and k ~= "package" then
+      queue[#queue + 1] = { v, k, 0 }
+    end
+  end
   local i = 1
   while i <= #queue do
     local v, name, depth, methods = table.unpack(queue[i])
@@ -198,6 +204,18 @@ local function some_function(t)
   end
 end
 
+local std_libs = { string = true, table = true, math = true, io = true, os = true,
+                   coroutine = true, utf8 = true, debug = true, package = true }
+local std_base = {}
+for w in ([[assert collectgarbage dofile error getmetatable ipairs load loadfile next
+  pairs pcall print rawequal rawget rawlen rawset require select setmetatable
+  tonumber tostring type warn xpcall]]):gmatch("%S+") do std_base[w] = true end
+
+local function is_standard(name)
+  local root = name:match("^([%a_][%w_]*)%.[%a_][%w_]*$")
+  return std_base[name] or (root and std_libs[root]) or false
+end
+
 local function first_line(text)
   return (text:match("^[^\n]*"))
 end
@@ -263,6 +281,13 @@ function M.text(x, name)
     if not doc and path then
       local lines = lines_of(path)
       doc = lines and comment_above(lines, ld)
+      -- a file that exists for one function documents it in its header
+      local header = not doc and lines and header_comment(lines)
+      local short = name:match("([%a_][%w_]*)$")
+      if header and short and first_line(header):find(short, 1, true) then doc = header end
+    end
+    if not doc and is_standard(name) then
+      doc = "Lua standard library: https://www.lua.org/manual/5.4/manual.html#pdf-" .. name
     end
     out[#out + 1] = doc and indent(doc) or "  (no documentation registered)"
     if path then out[#out + 1] = "  defined at " .. path .. ":" .. ld end
@@ -370,6 +395,8 @@ end
 function M.help(...)
   if select("#", ...) == 0 then
     print(M.topics())
+  elseif (...) == nil then
+    print("help: the value is nil (a misspelt name?); help() lists the topics")
   else
     print(M.text((...)))
   end
