@@ -213,7 +213,9 @@ static int isident(const char *s, size_t n) {
 
 /* Replaces the value on top by the next table in its __index chain (the
 ** table itself first when it is one); 0, with nothing pushed, at the end. A
-** __index function is never called: completion must not run user code. */
+** __index function is never called: completion must not run user code. A
+** C __index whose first upvalue is a table (the binding's tensors: methods
+** looked up after numeric indices) is taken to look names up there. */
 static int indexchain_next(lua_State *L, int first) {
   if (first && lua_istable(L, -1)) return 1;
   if (!lua_getmetatable(L, -1)) {
@@ -223,6 +225,7 @@ static int indexchain_next(lua_State *L, int first) {
   lua_getfield(L, -1, "__index");
   lua_remove(L, -2); /* metatable */
   lua_remove(L, -2); /* the value */
+  if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1) != NULL) lua_remove(L, -2);
   if (lua_istable(L, -1)) return 1;
   lua_pop(L, 1);
   return 0;

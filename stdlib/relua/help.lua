@@ -48,11 +48,21 @@ end
 
 -- The metatable registered as "relua.<Name>" (luaL_newmetatable), seen
 -- under <Name>: its __index table when it has one, as methods live there.
+local function methods_of(mt)
+  local ix = rawget(mt, "__index")
+  if type(ix) == "table" then return ix end
+  -- a C __index closing over its method table (tensors: numbers index, names look up methods)
+  if type(ix) == "function" and debug.getinfo(ix, "S").what == "C" then
+    local _, up = debug.getupvalue(ix, 1)
+    if type(up) == "table" then return up end
+  end
+  return mt
+end
+
 local function registry_class(name)
-  local reg = debug.getregistry()
-  local mt = reg["relua." .. name]
+  local mt = debug.getregistry()["relua." .. name]
   if type(mt) ~= "table" then return nil end
-  return type(mt.__index) == "table" and mt.__index or mt
+  return methods_of(mt)
 end
 
 local function class_names()

@@ -232,6 +232,14 @@ int main(int argc, char **argv) {
   check(run_line(&s, "relua.vers\t == relua.version", "true"), "TAB completes a field of the preloaded relua");
   {
     size_t from = s.len;
+    run_line(&s, "print(relua.randn and 'has' .. 'tensors' or 'no' .. 'tensors')", NULL);
+    if (strstr(s.buf + from, "hastensors")) {
+      run_line(&s, "x = relua.randn(2, 3)", NULL);
+      check(run_line(&s, "#x:nar\t2, 2, 2)", "\n2"), "TAB completes a tensor method (C __index)");
+    }
+  }
+  {
+    size_t from = s.len;
     int ok;
     send_keys(&s, "string.\t\t");
     ok = expect(&s, "string.unpack");
