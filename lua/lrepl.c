@@ -298,7 +298,8 @@ static int collect(lua_State *L) {
       if (lua_type(L, -2) == LUA_TSTRING && (key = lua_tolstring(L, -2, &klen), isident(key, klen)) &&
           klen >= plen && memcmp(key, partial, plen) == 0 && (key[0] != '_' || plen > 0) &&
           (!methods || iscallable(L, -1))) {
-        const char *tname = lua_istable(L, -1) ? "table" : iscallable(L, -1) ? "function" : "value";
+        /* a callable table (a class) gets "(": constructing is the common case */
+        const char *tname = iscallable(L, -1) ? "function" : lua_istable(L, -1) ? "table" : "value";
         lua_pushlstring(L, text, (size_t)(partial - text));
         lua_pushvalue(L, -3);
         lua_concat(L, 2);
