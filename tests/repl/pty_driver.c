@@ -230,6 +230,8 @@ int main(int argc, char **argv) {
   run_line(&s, "t1 = {alpha = {beta = 7}}", NULL);
   check(run_line(&s, "t1.al\tbe\t * 6", "42"), "TAB walks a dotted path");
   check(run_line(&s, "relua.vers\t == relua.version", "true"), "TAB completes a field of the preloaded relua");
+  run_line(&s, "Klass = setmetatable({}, {__call = function() return 'con' .. 'structed' end})", NULL);
+  check(run_line(&s, "Klas\t)", "constructed"), "TAB opens the call of a callable table (a class)");
   {
     size_t from = s.len;
     run_line(&s, "print(relua.randn and 'has' .. 'tensors' or 'no' .. 'tensors')", NULL);
