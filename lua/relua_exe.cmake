@@ -5,6 +5,8 @@
 add_executable(relua ${CMAKE_CURRENT_LIST_DIR}/relua.c ${CMAKE_CURRENT_LIST_DIR}/lrepl.c)
 target_include_directories(relua PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(relua PRIVATE relua_lua relua_static PkgConfig::LUA)
+# build/relua, not build/lua/relua: that is the directory of the relua/core.so module.
+set_target_properties(relua PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
 # GNU readline is optional: without it the REPL reads plain lines (no editing,
 # history or completion), as lua.c does without LUA_USE_READLINE.

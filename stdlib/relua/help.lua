@@ -230,6 +230,58 @@ local function first_line(text)
   return (text:match("^[^\n]*"))
 end
 
+-- Markdown pages searched for functions nobody documented otherwise (the
+-- binding's C functions): the lines or paragraphs that show `name(`.
+M.doc_files = { "lua-api.md", "repl.md", "methods.md", "rules.md" }
+M.docs_dir = (function()
+  local src = debug.getinfo(1, "S").source
+  local root = src:match("^@(.*)/stdlib/relua/help%.lua$")
+  return root and root .. "/docs" or nil
+end)()
+
+local function doc_blocks(path)
+  local lines = lines_of(path)
+  if not lines then return {} end
+  local blocks, para, fenced = {}, {}, false
+  local function flush()
+    if #para > 0 then blocks[#blocks + 1] = table.concat(para, "\n"); para = {} end
+  end
+  for _, l in ipairs(lines) do
+    if l:match("^```") then
+      flush(); fenced = not fenced
+    elseif fenced or l:match("^|") or l:match("^#") then
+      flush(); blocks[#blocks + 1] = l -- code lines, table rows and headings stand alone
+    elseif l:match("^%s*$") then
+      flush()
+    else
+      para[#para + 1] = l
+    end
+  end
+  flush()
+  return blocks
+end
+
+-- Up to `max` excerpts mentioning short as a call: "x:short(", "relua.short(", "`short(".
+function M.excerpts(short, max)
+  if not M.docs_dir or not short then return nil end
+  local pats = { "[:%.]" .. short .. "[%({]", "`" .. short .. "%(" } -- in order of preference
+  for _, file in ipairs(M.doc_files) do
+    local blocks, found, taken = doc_blocks(M.docs_dir .. "/" .. file), {}, {}
+    for _, p in ipairs(pats) do
+      for i, b in ipairs(blocks) do
+        if #found < (max or 4) and not taken[i] and not b:match("^#") and b:find(p) then
+          taken[i] = true
+          found[#found + 1] = b:gsub("^|%s*", ""):gsub("%s*|%s*$", ""):gsub("%s*|%s*", "  --  ")
+        end
+      end
+    end
+    if #found > 0 then
+      return "from docs/" .. file .. ":\n" .. table.concat(found, "\n")
+    end
+  end
+  return nil
+end
+
 -- }==================================================================
 
 local function indent(text)
@@ -250,18 +302,22 @@ local function members(t, name, out)
   table.sort(fs)
   if #fs == 0 then return end
   out[#out + 1] = "Fields:"
+  local plain = {}
   for _, k in ipairs(fs) do
     local v = fs[k]
     local doc = by_value[v] or by_name[name .. "." .. k] or by_name[name .. ":" .. k]
-    local line = "  " .. k
     if type(v) == "function" and not doc and source_of(v) then
       local path, ld = source_of(v)
       local lines = lines_of(path)
       doc = lines and comment_above(lines, ld)
     end
-    if doc then line = line .. string.rep(" ", math.max(1, 20 - #k)) .. first_line(trim(doc)) end
-    out[#out + 1] = line
+    if doc then
+      out[#out + 1] = "  " .. k .. string.rep(" ", math.max(1, 20 - #k)) .. first_line(trim(doc))
+    else
+      plain[#plain + 1] = k
+    end
   end
+  if #plain > 0 then out[#out + 1] = M.wrap(plain, "  ") end
 end
 
 -- The documentation of x as a string (what help(x) prints).
@@ -299,6 +355,7 @@ function M.text(x, name)
     if not doc and is_standard(name) then
       doc = "Lua standard library: https://www.lua.org/manual/5.4/manual.html#pdf-" .. name
     end
+    if not doc and not path then doc = M.excerpts(name:match("([%a_][%w_]*)$")) end
     out[#out + 1] = doc and indent(doc) or "  (no documentation registered)"
     if path then out[#out + 1] = "  defined at " .. path .. ":" .. ld end
   elseif type(x) == "table" then

@@ -1,13 +1,14 @@
 /* pty_driver.c: drives the relua REPL through a pseudo-terminal (completion, Ctrl-C, history).
 **
-** usage: pty_driver RELUA TMPDIR [KERNEL_EXPR KERNEL_MESSAGE]
+** usage: pty_driver RELUA TMPDIR [KERNEL_SETUP KERNEL_EXPR KERNEL_MESSAGE]
 **
 ** Starts relua on a pty (so it uses readline), types keys and waits for
 ** expected output with a timeout; every wait is bounded and an alarm kills
 ** the whole run, so a broken REPL fails instead of hanging. KERNEL_EXPR is a
-** Lua expression that spends seconds inside one C kernel that polls the
-** interrupt flag; Ctrl-C must stop it with KERNEL_MESSAGE (the kernel's own
-** error, not the Lua hook's "interrupted!"). Ends with "N passed, N failed".
+** Lua statement that spends seconds inside one C kernel that polls the
+** interrupt flag (KERNEL_SETUP, run before, makes its inputs); Ctrl-C must
+** stop it with KERNEL_MESSAGE (the kernel's own error, not the Lua hook's
+** "interrupted!"). Ends with "N passed, N failed".
 */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -202,8 +203,8 @@ static int file_contains(const char *path, const char *needle) {
 int main(int argc, char **argv) {
   session s;
   char histfile[4096];
-  if (argc != 3 && argc != 5) {
-    fprintf(stderr, "usage: pty_driver RELUA TMPDIR [KERNEL_EXPR KERNEL_MESSAGE]\n");
+  if (argc != 3 && argc != 6) {
+    fprintf(stderr, "usage: pty_driver RELUA TMPDIR [KERNEL_SETUP KERNEL_EXPR KERNEL_MESSAGE]\n");
     return 2;
   }
   relua_exe = argv[1];
@@ -234,7 +235,7 @@ int main(int argc, char **argv) {
   check(run_line(&s, "Klas\t)", "constructed"), "TAB opens the call of a callable table (a class)");
   {
     size_t from = s.len;
-    run_line(&s, "print(relua.randn and 'has' .. 'tensors' or 'no' .. 'tensors')", NULL);
+    run_line(&s, "print(relua.is_tensor and 'has' .. 'tensors' or 'no' .. 'tensors')", NULL);
     if (strstr(s.buf + from, "hastensors")) {
       run_line(&s, "x = relua.randn(2, 3)", NULL);
       check(run_line(&s, "#x:nar\t2, 2, 2)", "\n2"), "TAB completes a tensor method (C __index)");
@@ -272,13 +273,14 @@ int main(int argc, char **argv) {
   check(run_line(&s, "kept * 2", "246"), "variables survive the interrupted command");
   check(run_line(&s, "print('still' .. 'alive')", "stillalive"), "the REPL keeps running after Ctrl-C");
 
-  if (argc == 5) {
+  if (argc == 6) {
     char line[1024];
-    snprintf(line, sizeof line, "%s\n", argv[3]);
+    run_line(&s, argv[3], NULL);
+    snprintf(line, sizeof line, "%s\n", argv[4]);
     send_keys(&s, line);
     sleep_ms(700);
     send_keys(&s, "\x03");
-    check(expect(&s, argv[4]) && expect_prompt(&s), "Ctrl-C stops a long C kernel through the interrupt flag");
+    check(expect(&s, argv[5]) && expect_prompt(&s), "Ctrl-C stops a long C kernel through the interrupt flag");
     check(run_line(&s, "kept + 1", "124"), "the session goes on after the kernel stopped");
     check(run_line(&s, "print('no' .. 'stale')", "nostale"), "a stale Ctrl-C does not hit the next command");
   }

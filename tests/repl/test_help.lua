@@ -99,7 +99,7 @@ end
 if relua.grad then
   H.has(shown(relua.grad), "relua.grad", "help(relua.grad) shows its documentation")
 end
-if relua.randn then
+if relua.is_tensor then
   local x = relua.randn(2, 3)
   H.has(shown(x), "relua.Tensor", "help on a tensor shows its type")
   H.has(shown(x), "Fields:", "help on a tensor lists its methods")
