@@ -371,7 +371,8 @@ function M.text(x, name)
   else
     local mt = getmetatable(x)
     local tname = type(mt) == "table" and rawget(mt, "__name") or type(x)
-    out[#out + 1] = tostring(tname) .. ": " .. tostring(x)
+    local shown = tostring(x):match("^[^\n]*") -- a tensor's first line: type and shape
+    out[#out + 1] = shown:find(tostring(tname), 1, true) == 1 and shown or tostring(tname) .. ": " .. shown
     local cls = type(tname) == "string" and tname:match("^relua%.(%u[%w_]*)$")
     if doc then out[#out + 1] = indent(doc) end
     if cls then
