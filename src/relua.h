@@ -30,6 +30,7 @@
 #include "blas.h"
 #include "error.h"
 #include "nn.h"
+#include "onnx.h"
 #include "ops.h"
 #include "tape.h"
 #include "tensor.h"

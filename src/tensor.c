@@ -65,8 +65,8 @@ rl_status rl__view(const rl_tensor *src, int ndim, const int64_t *shape, const i
   rl_tensor *t = struct_new();
   if (!t) return rl__nomem("view");
   t->ndim = ndim;
-  memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
-  memcpy(t->stride, stride, (size_t)ndim * sizeof *stride);
+  if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim) memcpy(t->stride, stride, (size_t)ndim * sizeof *stride);
   t->offset = offset;
   t->storage = src->storage;
   src->storage->refcount++;
@@ -103,7 +103,7 @@ static rl_status create(const char *fn, int ndim, const int64_t *shape, rl_tenso
     return st;
   }
   t->ndim = ndim;
-  memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
   rl__contiguous_strides(ndim, shape, t->stride);
   *out = t;
   return RL_OK;
@@ -390,7 +390,7 @@ rl_status rl__contig(const rl_tensor *t, rl_tensor **out) {
 
 rl_status rl_sum_to_shape(const rl_tensor *g, int ndim, const int64_t *shape, rl_tensor **out) {
   *out = NULL;
-  if (ndim == g->ndim && memcmp(shape, g->shape, (size_t)ndim * sizeof *shape) == 0) {
+  if (ndim == g->ndim && (ndim == 0 || memcmp(shape, g->shape, (size_t)ndim * sizeof *shape) == 0)) {
     rl_tensor_retain((rl_tensor *)g);
     *out = (rl_tensor *)g;
     return RL_OK;

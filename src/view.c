@@ -246,7 +246,7 @@ rl_status rl_tensor_view_reshape(rl_tensor *t, int ndim, const int64_t *shape, r
   *out = NULL;
   if (ndim < 0 || ndim > RL_MAX_DIMS)
     return rl_error(RL_ESHAPE, "reshape: %d dims (a tensor has 0 to %d)", ndim, RL_MAX_DIMS);
-  memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim) memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
   return rl_op_apply(&rl_op_reshape, &a, sizeof a, 1, &t, out);
 }
 
@@ -299,7 +299,7 @@ rl_status rl_tensor_view_expand(rl_tensor *t, int ndim, const int64_t *shape, rl
   *out = NULL;
   if (ndim < 0 || ndim > RL_MAX_DIMS)
     return rl_error(RL_ESHAPE, "expand: %d dims (a tensor has 0 to %d)", ndim, RL_MAX_DIMS);
-  memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
+  if (ndim) memcpy(a.shape, shape, (size_t)ndim * sizeof *shape);
   return rl_op_apply(&rl_op_expand, &a, sizeof a, 1, &t, out);
 }
 
