@@ -452,6 +452,7 @@ static int pmain(lua_State *L) {
   } else if (script < 1 && !(args & (has_e | has_v))) {
     if (isatty(0)) {
       print_version(L);
+      puts("help() lists the topics, Tab completes, Ctrl-C stops a command, Ctrl-D leaves.");
       relua_repl(L);
     } else if (dofile(L, NULL) != LUA_OK) {
       return 0;

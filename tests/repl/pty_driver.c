@@ -298,6 +298,15 @@ int main(int argc, char **argv) {
     check(0, "second session starts");
   }
 
+  /* {==== plain `relua` on a terminal ====} */
+  if (start(&s, histfile, NULL)) {
+    check(expect(&s, "relua ") && expect(&s, "help() lists the topics") && expect(&s, "\n> "),
+          "relua alone greets with the version, a hint and the default prompt");
+    check(finish(&s) == 0, "and leaves on Ctrl-D");
+  } else {
+    check(0, "third session starts");
+  }
+
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail == 0 ? 0 : 1;
 }
