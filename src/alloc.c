@@ -5,7 +5,7 @@
 
 #include "alloc.h"
 
-/* Each block is preceded by a 64-byte header holding its size, so rl_free
+/* Each block is preceded by a 64-byte header holding its size, so rl_mem_free
 ** can count without being told the size and data stays 64-byte aligned. */
 #define HEADER 64
 
@@ -13,7 +13,7 @@ static atomic_size_t live_bytes, live_blocks, peak_bytes;
 static atomic_long fail_countdown; /* > 0: fail when it reaches 0 */
 static atomic_long alloc_calls;
 
-void *rl_malloc(size_t n) {
+void *rl_mem_alloc(size_t n) {
   atomic_fetch_add(&alloc_calls, 1);
   long c = atomic_load(&fail_countdown);
   if (c > 0 && atomic_fetch_sub(&fail_countdown, 1) == 1) return NULL;
@@ -30,13 +30,13 @@ void *rl_malloc(size_t n) {
   return p + HEADER;
 }
 
-void *rl_calloc(size_t n) {
-  void *p = rl_malloc(n);
+void *rl_mem_calloc(size_t n) {
+  void *p = rl_mem_alloc(n);
   if (p) memset(p, 0, n);
   return p;
 }
 
-void rl_free(void *q) {
+void rl_mem_free(void *q) {
   if (!q) return;
   unsigned char *p = (unsigned char *)q - HEADER;
   size_t n;
@@ -60,18 +60,18 @@ static _Thread_local struct {
 float *rl_workspace(int slot, size_t nfloats) {
   if (slot < 0 || slot >= RL_WS_COUNT) return NULL;
   if (ws[slot].n >= nfloats && ws[slot].p) return ws[slot].p;
-  rl_free(ws[slot].p);
+  rl_mem_free(ws[slot].p);
   ws[slot].p = NULL;
   ws[slot].n = 0;
   if (nfloats > SIZE_MAX / sizeof(float)) return NULL;
-  ws[slot].p = rl_malloc(nfloats * sizeof(float));
+  ws[slot].p = rl_mem_alloc(nfloats * sizeof(float));
   if (ws[slot].p) ws[slot].n = nfloats;
   return ws[slot].p;
 }
 
 void rl_workspace_free(void) {
   for (int i = 0; i < RL_WS_COUNT; i++) {
-    rl_free(ws[i].p);
+    rl_mem_free(ws[i].p);
     ws[i].p = NULL;
     ws[i].n = 0;
   }

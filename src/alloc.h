@@ -1,7 +1,7 @@
 /* alloc.h: the one allocator of librelua.
 **
 ** Every byte the core allocates (tensor structs, storages, tape nodes,
-** workspaces) goes through rl_malloc/rl_free, which count live bytes and
+** workspaces) goes through rl_mem_alloc/rl_mem_free, which count live bytes and
 ** blocks. Tests use rl_alloc_fail_after() to make the n-th allocation fail
 ** and then check that live bytes are back where they were.
 */
@@ -11,9 +11,9 @@
 #include "conf.h"
 
 /* 64-byte aligned; returns NULL on failure (the caller reports RL_ENOMEM). */
-RL_API void *rl_malloc(size_t n);
-RL_API void *rl_calloc(size_t n);   /* zeroed */
-RL_API void rl_free(void *p);       /* NULL-safe */
+RL_API void *rl_mem_alloc(size_t n);
+RL_API void *rl_mem_calloc(size_t n);   /* zeroed */
+RL_API void rl_mem_free(void *p);       /* NULL-safe */
 
 RL_API size_t rl_alloc_live_bytes(void);
 RL_API size_t rl_alloc_live_blocks(void);

@@ -107,7 +107,7 @@ static rl_status bn_fwd(const void *attr, int n, rl_tensor *const *in, rl_tensor
   RL_TRY(check(in, p, &g));
   RL_TRY(rl__contig(in[BN_X], &xc));
   RL_TRY(rl_tensor_new(xc->ndim, xc->shape, &y));
-  if (!(coef = rl_malloc((size_t)(2 * g.c) * sizeof *coef))) {
+  if (!(coef = rl_mem_alloc((size_t)(2 * g.c) * sizeof *coef))) {
     st = rl__nomem("batchnorm2d");
     goto cleanup;
   }
@@ -115,7 +115,7 @@ static rl_status bn_fwd(const void *attr, int n, rl_tensor *const *in, rl_tensor
   float *scale = coef, *shift = coef + g.c;
   if (p->training) {
     RL_TRY(rl_tensor_new(2, (int64_t[]){2, g.c}, &stats));
-    if (!(var_unbiased = rl_malloc((size_t)g.c * sizeof *var_unbiased))) {
+    if (!(var_unbiased = rl_mem_alloc((size_t)g.c * sizeof *var_unbiased))) {
       st = rl__nomem("batchnorm2d");
       goto cleanup;
     }
@@ -139,8 +139,8 @@ static rl_status bn_fwd(const void *attr, int n, rl_tensor *const *in, rl_tensor
   *aux = stats;
   y = stats = NULL;
 cleanup:
-  rl_free(coef);
-  rl_free(var_unbiased);
+  rl_mem_free(coef);
+  rl_mem_free(var_unbiased);
   rl_tensor_release(stats);
   rl_tensor_release(y);
   rl_tensor_release(xc);
@@ -181,8 +181,8 @@ static rl_status bn_bwd(const void *attr, int n, rl_tensor *const *in, const rl_
   if (!want_x && !want_g && !want_b) goto cleanup;
   RL_TRY(rl__contig(in[BN_X], &xc));
   RL_TRY(rl__contig(gout, &gc));
-  if (!(sums = rl_malloc((size_t)(2 * g.c) * sizeof *sums)) ||
-      !(coef = rl_malloc((size_t)(2 * g.c) * sizeof *coef))) {
+  if (!(sums = rl_mem_alloc((size_t)(2 * g.c) * sizeof *sums)) ||
+      !(coef = rl_mem_alloc((size_t)(2 * g.c) * sizeof *coef))) {
     st = rl__nomem("batchnorm2d backward");
     goto cleanup;
   }
@@ -252,8 +252,8 @@ static rl_status bn_bwd(const void *attr, int n, rl_tensor *const *in, const rl_
   gin[BN_BETA] = gb;
   gx = gg = gb = NULL;
 cleanup:
-  rl_free(sums);
-  rl_free(coef);
+  rl_mem_free(sums);
+  rl_mem_free(coef);
   rl_tensor_release(gx);
   rl_tensor_release(gg);
   rl_tensor_release(gb);

@@ -55,7 +55,7 @@ static void *arena_alloc(struct rl_onnx_arena *a, size_t n) {
   int big = n > CHUNK_SIZE / 4;
   size_t cap = big ? n : CHUNK_SIZE;
   if (cap > SIZE_MAX - sizeof(chunk)) return NULL;
-  chunk *nc = rl_malloc(sizeof(chunk) + cap);
+  chunk *nc = rl_mem_alloc(sizeof(chunk) + cap);
   if (!nc) return NULL;
   nc->cap = cap;
   nc->used = n;
@@ -74,9 +74,9 @@ static void arena_free(struct rl_onnx_arena *a) {
   for (owned *o = a->tensors; o; o = o->next) rl_tensor_release(o->t);
   for (chunk *c = a->head, *next; c; c = next) {
     next = c->next;
-    rl_free(c);
+    rl_mem_free(c);
   }
-  rl_free(a);
+  rl_mem_free(a);
 }
 
 /* }==================== */
@@ -248,7 +248,7 @@ static rl_status from_typed(parser *P, const rl_pb *r, rl_onnx_tensor *t, size_t
     }
     return RL_OK;
   }
-  uint64_t *u = rl_malloc(n * sizeof *u);
+  uint64_t *u = rl_mem_alloc(n * sizeof *u);
   if (!u) return nomem(P);
   if ((st = rl_pb_scalars(r, fields[k].num, fields[k].wire, u, &n))) goto cleanup;
   if (t->dtype == RL_ONNX_DOUBLE) {
@@ -270,7 +270,7 @@ static rl_status from_typed(parser *P, const rl_pb *r, rl_onnx_tensor *t, size_t
     st = value_from_ints(P, t);
   }
 cleanup:
-  rl_free(u);
+  rl_mem_free(u);
   return st;
 }
 
@@ -286,7 +286,7 @@ static int parse_size(const char *s, uint64_t *out) {
   return 1;
 }
 
-/* Reads the external bytes of t (need bytes) into a new rl_malloc buffer. */
+/* Reads the external bytes of t (need bytes) into a new rl_mem_alloc buffer. */
 static rl_status read_external(parser *P, const rl_pb *r, rl_onnx_tensor *t, size_t at,
                                uint64_t need, uint8_t **out) {
   rl_status st = RL_OK;
@@ -329,7 +329,7 @@ static rl_status read_external(parser *P, const rl_pb *r, rl_onnx_tensor *t, siz
     return rl_pb_error(&P->ctx, "tensor '%s': external data location '%s' is outside the model's directory",
                        t->name, loc);
   size_t dl = strlen(P->dir), ll = strlen(loc);
-  if (!(path = rl_malloc(dl + ll + 2))) return nomem(P);
+  if (!(path = rl_mem_alloc(dl + ll + 2))) return nomem(P);
   memcpy(path, P->dir, dl);
   path[dl] = '/';
   memcpy(path + dl + 1, loc, ll + 1);
@@ -366,21 +366,21 @@ static rl_status read_external(parser *P, const rl_pb *r, rl_onnx_tensor *t, siz
                      (unsigned long long)fsize);
     goto cleanup;
   }
-  if (!(*out = rl_malloc(need ? (size_t)need : 1))) {
+  if (!(*out = rl_mem_alloc(need ? (size_t)need : 1))) {
     st = nomem(P);
     goto cleanup;
   }
   if (fseeko(fp, (off_t)offset, SEEK_SET) || fread(*out, 1, (size_t)need, fp) != need) {
     st = rl_error(RL_EIO, "%s: %s: tensor '%s': cannot read %llu bytes of '%s'", P->ctx.fn,
                   P->ctx.file, t->name, (unsigned long long)need, path);
-    rl_free(*out);
+    rl_mem_free(*out);
     *out = NULL;
   }
 cleanup:
   if (fp) fclose(fp);
   free(rdir); /* realpath's memory comes from malloc */
   free(rfile);
-  rl_free(path);
+  rl_mem_free(path);
   return st;
 }
 
@@ -431,7 +431,7 @@ static rl_status parse_tensor(parser *P, const rl_pb *r, rl_onnx_tensor *t) {
     uint8_t *buf;
     if ((st = read_external(P, r, t, at, need, &buf))) return st;
     st = from_raw(P, t, buf);
-    rl_free(buf);
+    rl_mem_free(buf);
     return st;
   }
   if (location != 0)
@@ -769,7 +769,7 @@ static rl_status parse_model(parser *P, const uint8_t *buf, size_t n, rl_onnx_mo
   *out = NULL;
   if (n > INT32_MAX)
     return rl_pb_error(&P->ctx, "%zu bytes is over protobuf's 2 GiB limit (keep weights as external data)", n);
-  if (!(P->arena = rl_calloc(sizeof *P->arena))) return nomem(P);
+  if (!(P->arena = rl_mem_calloc(sizeof *P->arena))) return nomem(P);
   if (!(m = arena_alloc(P->arena, sizeof *m))) {
     st = nomem(P);
     goto cleanup;
@@ -850,12 +850,12 @@ static rl_status map_file(const char *fn, const char *path, void **buf, size_t *
   return RL_OK;
 }
 
-/* The directory part of path ("." when none), in a new rl_malloc string. */
+/* The directory part of path ("." when none), in a new rl_mem_alloc string. */
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
   size_t n = slash ? (size_t)(slash - path) : 1;
   if (slash == path) n = 1; /* "/m.onnx" */
-  char *d = rl_malloc(n + 1);
+  char *d = rl_mem_alloc(n + 1);
   if (!d) return NULL;
   memcpy(d, slash ? path : ".", n);
   d[n] = '\0';
@@ -877,7 +877,7 @@ rl_status rl_onnx_load(const char *path, rl_onnx_model **out) {
     P.dir = dir;
     st = parse_model(&P, b, n, out);
   }
-  rl_free(dir);
+  rl_mem_free(dir);
   if (buf) munmap(buf, n);
   return st;
 }
@@ -899,7 +899,7 @@ rl_status rl_onnx_load_tensor_pb(const char *path, rl_tensor **out) {
   *out = NULL;
   if ((st = map_file(P.ctx.fn, path, &buf, &n))) return st;
   char *dir = dir_of(path);
-  P.arena = dir ? rl_calloc(sizeof *P.arena) : NULL;
+  P.arena = dir ? rl_mem_calloc(sizeof *P.arena) : NULL;
   if (!P.arena) st = nomem(&P);
   else {
     P.ctx.base = buf ? buf : (void *)"";
@@ -912,7 +912,7 @@ rl_status rl_onnx_load_tensor_pb(const char *path, rl_tensor **out) {
     }
   }
   arena_free(P.arena);
-  rl_free(dir);
+  rl_mem_free(dir);
   if (buf) munmap(buf, n);
   return st;
 }

@@ -19,7 +19,7 @@
 **   rl_tensor_set_requires_grad(x, 1);
 **   rl_conv2d_params p = rl_conv2d_default_params();
 **   if (rl_conv2d(x, w, NULL, &p, &y) != RL_OK) puts(rl_errmsg());
-**   else rl_backward(y, NULL, 1, &x, &gx, NULL);  // gx = d sum(y) / dx
+**   else rl_tape_backward(y, NULL, 1, &x, &gx, NULL);  // gx = d sum(y) / dx
 **   rl_tensor_release(gx); rl_tensor_release(y);
 **   rl_tensor_release(w); rl_tensor_release(x);
 */
@@ -28,9 +28,13 @@
 
 #include "alloc.h"
 #include "blas.h"
+#include "colormap.h"
 #include "error.h"
+#include "idx.h"
+#include "image.h"
 #include "nn.h"
 #include "onnx.h"
+#include "npy.h"
 #include "ops.h"
 #include "tape.h"
 #include "tensor.h"

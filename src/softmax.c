@@ -90,7 +90,7 @@ static rl_status softmax_impl(const char *fn, int is_log, const rl_tensor *x, in
 #pragma omp parallel for if (n > PAR_MIN) schedule(static)
     for (int64_t r = 0; r < outer; r++) row_fwd(is_log, px + r * len, po + r * len, len);
   } else {
-    if (!(acc = rl_malloc((size_t)(outer * inner) * sizeof *acc))) {
+    if (!(acc = rl_mem_alloc((size_t)(outer * inner) * sizeof *acc))) {
       st = rl__nomem(fn);
       goto cleanup;
     }
@@ -101,7 +101,7 @@ static rl_status softmax_impl(const char *fn, int is_log, const rl_tensor *x, in
   *y = o;
   o = NULL;
 cleanup:
-  rl_free(acc);
+  rl_mem_free(acc);
   rl_tensor_release(o);
   rl_tensor_release(xc);
   return st;
@@ -175,7 +175,7 @@ static rl_status softmax_bwd_impl(const char *fn, int is_log, const rl_tensor *y
     for (int64_t r = 0; r < outer; r++)
       row_bwd(is_log, py + r * len, pg + r * len, po + r * len, len);
   } else {
-    if (!(acc = rl_malloc((size_t)(outer * inner) * sizeof *acc))) {
+    if (!(acc = rl_mem_alloc((size_t)(outer * inner) * sizeof *acc))) {
       st = rl__nomem(fn);
       goto cleanup;
     }
@@ -188,7 +188,7 @@ static rl_status softmax_bwd_impl(const char *fn, int is_log, const rl_tensor *y
   *gx = o;
   o = NULL;
 cleanup:
-  rl_free(acc);
+  rl_mem_free(acc);
   rl_tensor_release(o);
   rl_tensor_release(gc);
   rl_tensor_release(yc);

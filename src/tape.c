@@ -14,7 +14,7 @@ struct rl_node {
   rl_tensor *out;        /* detached alias of the output: no cycle */
   rl_tensor *aux;        /* may be NULL */
   void *attr;            /* copy of the op's attributes, may be NULL */
-  int64_t mark;          /* scratch for rl_backward: index + 1 in the pass */
+  int64_t mark;          /* scratch for rl_tape_backward: index + 1 in the pass */
 };
 
 static const rl_opdef leaf_op = {"leaf", 0, 0, NULL, NULL, NULL};
@@ -33,10 +33,10 @@ int rl_grad_set_enabled(int on) {
 long rl_node_live_count(void) { return atomic_load(&live_nodes); }
 
 static rl_node *node_new(const rl_opdef *op, int n) {
-  rl_node *nd = rl_calloc(sizeof *nd);
+  rl_node *nd = rl_mem_calloc(sizeof *nd);
   if (!nd) return NULL;
-  if (n > 0 && !(nd->in = rl_calloc((size_t)n * sizeof *nd->in))) {
-    rl_free(nd);
+  if (n > 0 && !(nd->in = rl_mem_calloc((size_t)n * sizeof *nd->in))) {
+    rl_mem_free(nd);
     return NULL;
   }
   nd->refcount = 1;
@@ -50,11 +50,11 @@ static rl_node *node_new(const rl_opdef *op, int n) {
 void rl__node_release(rl_node *nd) {
   if (!nd || --nd->refcount > 0) return;
   for (int i = 0; i < nd->n; i++) rl_tensor_release(nd->in[i]);
-  rl_free(nd->in);
+  rl_mem_free(nd->in);
   rl_tensor_release(nd->out);
   rl_tensor_release(nd->aux);
-  rl_free(nd->attr);
-  rl_free(nd);
+  rl_mem_free(nd->attr);
+  rl_mem_free(nd);
   atomic_fetch_sub(&live_nodes, 1);
 }
 
@@ -104,7 +104,7 @@ rl_status rl_op_apply(const rl_opdef *op, const void *attr, size_t attr_size, in
     goto cleanup;
   }
   if (attr_size) {
-    if (!(nd->attr = rl_malloc(attr_size))) {
+    if (!(nd->attr = rl_mem_alloc(attr_size))) {
       st = rl__nomem(op->name);
       goto cleanup;
     }
@@ -210,10 +210,10 @@ typedef struct pass {
 static int push(pass *p, rl_node *nd) {
   if (p->count == p->cap) {
     int64_t cap = p->cap ? 2 * p->cap : 64;
-    rl_node **q = rl_malloc((size_t)cap * sizeof *q);
+    rl_node **q = rl_mem_alloc((size_t)cap * sizeof *q);
     if (!q) return 0;
     if (p->count) memcpy(q, p->nodes, (size_t)p->count * sizeof *q);
-    rl_free(p->nodes);
+    rl_mem_free(p->nodes);
     p->nodes = q;
     p->cap = cap;
   }
@@ -286,8 +286,8 @@ static rl_status run_node(pass *p, rl_node *nd, const rl_backward_opts *opts) {
   rl_status st = RL_OK;
   int any = 0;
   if (nd->n > 8) {
-    needs = rl_calloc((size_t)nd->n * sizeof *needs);
-    g = rl_calloc((size_t)nd->n * sizeof *g);
+    needs = rl_mem_calloc((size_t)nd->n * sizeof *needs);
+    g = rl_mem_calloc((size_t)nd->n * sizeof *g);
     if (!needs || !g) {
       st = rl__nomem("backward");
       goto cleanup;
@@ -323,12 +323,12 @@ static rl_status run_node(pass *p, rl_node *nd, const rl_backward_opts *opts) {
     }
   }
 cleanup:
-  if (needs != stackneeds) rl_free(needs);
-  if (g != stackg) rl_free(g);
+  if (needs != stackneeds) rl_mem_free(needs);
+  if (g != stackg) rl_mem_free(g);
   return st;
 }
 
-rl_status rl_backward(rl_tensor *root, const rl_tensor *seed, int nwrt, rl_tensor *const *wrt,
+rl_status rl_tape_backward(rl_tensor *root, const rl_tensor *seed, int nwrt, rl_tensor *const *wrt,
                       rl_tensor **grads, const rl_backward_opts *opts) {
   pass p = {0};
   rl_status st = RL_OK;
@@ -348,9 +348,9 @@ rl_status rl_backward(rl_tensor *root, const rl_tensor *seed, int nwrt, rl_tenso
     RL_TRY(collect(&p, root->node));
     qsort(p.nodes, (size_t)p.count, sizeof *p.nodes, by_seq);
     for (int64_t k = 0; k < p.count; k++) p.nodes[k]->mark = k + 1;
-    p.grads = rl_calloc((size_t)p.count * sizeof *p.grads);
-    p.needed = rl_calloc((size_t)p.count);
-    p.wanted = rl_calloc((size_t)p.count);
+    p.grads = rl_mem_calloc((size_t)p.count * sizeof *p.grads);
+    p.needed = rl_mem_calloc((size_t)p.count);
+    p.wanted = rl_mem_calloc((size_t)p.count);
     if (!p.grads || !p.needed || !p.wanted) {
       st = rl__nomem("backward");
       goto cleanup;
@@ -402,10 +402,10 @@ cleanup:
     p.nodes[k]->mark = 0;
     if (p.grads) rl_tensor_release(p.grads[k]);
   }
-  rl_free(p.nodes);
-  rl_free(p.grads);
-  rl_free(p.needed);
-  rl_free(p.wanted);
+  rl_mem_free(p.nodes);
+  rl_mem_free(p.grads);
+  rl_mem_free(p.needed);
+  rl_mem_free(p.wanted);
   rl_grad_set_enabled(prev);
   return st;
 }

@@ -9,7 +9,7 @@
 ** refcounted and freed with the last tensor that leads to them; there is no
 ** global tape and no cycle (a node never holds its own output tensor).
 **
-** Backward. rl_backward(root, seed, wrt...) collects the nodes behind root,
+** Backward. rl_tape_backward(root, seed, wrt...) collects the nodes behind root,
 ** orders them by creation (a valid topological order), prunes those from
 ** which no requested tensor is reachable, walks them in reverse and sums
 ** the gradient where an output feeds several consumers. Any tensor with a
@@ -26,7 +26,7 @@
 **   rl_tensor *x, *y, *gx;                  // x: input batch
 **   rl_tensor_set_requires_grad(x, 1);
 **   model_forward(x, &y);                   // ops record nodes
-**   rl_backward(y, seed, 1, &x, &gx, NULL); // gx: d<seed, y>/dx
+**   rl_tape_backward(y, seed, 1, &x, &gx, NULL); // gx: d<seed, y>/dx
 */
 #ifndef RELUA_TAPE_H
 #define RELUA_TAPE_H
@@ -121,7 +121,7 @@ typedef struct rl_backward_opts {
 ** ones (root a scalar or not). grads[i] gets a new reference; a wrt that root
 ** does not depend on gets zeros. opts may be NULL. The graph is kept: the
 ** same forward can be differentiated again with another seed. */
-RL_API rl_status rl_backward(rl_tensor *root, const rl_tensor *seed, int nwrt,
+RL_API rl_status rl_tape_backward(rl_tensor *root, const rl_tensor *seed, int nwrt,
                              rl_tensor *const *wrt, rl_tensor **grads,
                              const rl_backward_opts *opts);
 

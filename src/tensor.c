@@ -10,11 +10,11 @@
 static rl_status storage_new(const char *fn, int64_t n, rl_storage **out) {
   *out = NULL;
   if ((uint64_t)n > SIZE_MAX / sizeof(float)) return rl__nomem(fn);
-  rl_storage *s = rl_malloc(sizeof *s);
+  rl_storage *s = rl_mem_alloc(sizeof *s);
   if (!s) return rl__nomem(fn);
-  s->data = rl_malloc((size_t)n * sizeof(float));
+  s->data = rl_mem_alloc((size_t)n * sizeof(float));
   if (!s->data) {
-    rl_free(s);
+    rl_mem_free(s);
     return rl__nomem(fn);
   }
   s->size = n;
@@ -25,8 +25,8 @@ static rl_status storage_new(const char *fn, int64_t n, rl_storage **out) {
 
 static void storage_release(rl_storage *s) {
   if (s && --s->refcount == 0) {
-    rl_free(s->data);
-    rl_free(s);
+    rl_mem_free(s->data);
+    rl_mem_free(s);
   }
 }
 
@@ -54,7 +54,7 @@ rl_status rl__check_shape(const char *fn, int ndim, const int64_t *shape) {
 }
 
 static rl_tensor *struct_new(void) {
-  rl_tensor *t = rl_calloc(sizeof *t);
+  rl_tensor *t = rl_mem_calloc(sizeof *t);
   if (t) t->refcount = 1;
   return t;
 }
@@ -84,7 +84,7 @@ void rl_tensor_release(rl_tensor *t) {
   if (!t || --t->refcount > 0) return;
   storage_release(t->storage);
   rl__node_release(t->node);
-  rl_free(t);
+  rl_mem_free(t);
 }
 /* }==================== */
 
@@ -99,7 +99,7 @@ static rl_status create(const char *fn, int ndim, const int64_t *shape, rl_tenso
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= shape[d];
   if ((st = storage_new(fn, n, &t->storage)) != RL_OK) {
-    rl_free(t);
+    rl_mem_free(t);
     return st;
   }
   t->ndim = ndim;

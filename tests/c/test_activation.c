@@ -79,14 +79,14 @@ static void test_gradient_at_zero(void **state) {
   rl_tensor *x = tu_tensor(1, TU_SHAPE(3), TU_DATA(-1, 0, 1)), *y = NULL, *g = NULL;
   TU_OK(rl_tensor_set_requires_grad(x, 1));
   TU_OK(rl_relu(x, &y));
-  TU_OK(rl_backward(y, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &x, &g, NULL));
   rl_tensor *e = tu_tensor(1, TU_SHAPE(3), TU_DATA(0, 0, 1));
   tu_assert_close(g, e, 0, 0);
   rl_tensor_release(e);
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_leaky_relu(x, 0.25f, &y));
-  TU_OK(rl_backward(y, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &x, &g, NULL));
   e = tu_tensor(1, TU_SHAPE(3), TU_DATA(0.25f, 0.25f, 1));
   tu_assert_close(g, e, 0, 0);
   rl_tensor_release(e);
@@ -209,7 +209,7 @@ static rl_status recorded_sigmoid(void *ud) {
   rl_status st;
   if ((st = rl_tensor_ones(2, TU_SHAPE(3, 4), &x))) return st;
   if (!(st = rl_tensor_set_requires_grad(x, 1)) && !(st = rl_sigmoid(x, &y)))
-    st = rl_backward(y, NULL, 1, &x, &g, NULL);
+    st = rl_tape_backward(y, NULL, 1, &x, &g, NULL);
   rl_tensor_release(y);
   rl_tensor_release(x);
   *out = g;

@@ -155,7 +155,7 @@ static void test_no_gradient_to_running_stats(void **state) {
   for (int training = 0; training < 2; training++) {
     rl_batchnorm_params p = {1e-5f, 0.1f, training};
     TU_OK(rl_batchnorm2d(x, g, b, rm, rv, &p, &y));
-    TU_OK(rl_backward(y, NULL, 2, (rl_tensor *[]){rm, rv}, grads, NULL));
+    TU_OK(rl_tape_backward(y, NULL, 2, (rl_tensor *[]){rm, rv}, grads, NULL));
     for (int k = 0; k < 2; k++) {
       for (int i = 0; i < 3; i++) assert_float_equal(rl_tensor_data(grads[k])[i], 0, 0);
       rl_tensor_release(grads[k]);
@@ -223,7 +223,7 @@ static rl_status recorded_bn(void *ud) {
   if ((st = rl_tensor_view_transpose(in[0], 2, 3, &t)) ||
       (st = rl_batchnorm2d(t, in[1], in[2], in[3], in[4], &p, &y)))
     goto done;
-  st = rl_backward(y, t, 3, in, s->g, NULL);
+  st = rl_tape_backward(y, t, 3, in, s->g, NULL);
 done:
   rl_tensor_release(y);
   rl_tensor_release(t);

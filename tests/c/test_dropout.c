@@ -30,7 +30,7 @@ static void test_eval_is_identity(void **state) {
   TU_OK(rl_tensor_set_requires_grad(x, 1));
   TU_OK(rl_dropout(x, &p, &y));
   assert_non_null(y->node);
-  TU_OK(rl_backward(y, x, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(y, x, 1, &x, &g, NULL));
   tu_assert_close(g, x, 0, 0);
   rl_tensor_release(g);
   rl_tensor_release(y);
@@ -81,7 +81,7 @@ static void test_backward_uses_mask(void **state) {
   rl_dropout_params p = {0.5f, 1, 7};
   TU_OK(rl_tensor_set_requires_grad(x, 1));
   TU_OK(rl_dropout(x, &p, &y));
-  TU_OK(rl_backward(y, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &x, &g, NULL));
   const float *px = rl_tensor_data(x), *py = rl_tensor_data(y), *pg = rl_tensor_data(g);
   int dropped = 0;
   for (int i = 0; i < 30; i++) {
@@ -148,7 +148,7 @@ static rl_status recorded_dropout(void *ud) {
   s->g = NULL;
   if ((st = rl_tensor_ones(2, TU_SHAPE(4, 5), &x))) return st;
   if (!(st = rl_tensor_set_requires_grad(x, 1)) && !(st = rl_dropout(x, &p, &y)))
-    st = rl_backward(y, x, 1, &x, &s->g, NULL);
+    st = rl_tape_backward(y, x, 1, &x, &s->g, NULL);
   rl_tensor_release(y);
   rl_tensor_release(x);
   return st;

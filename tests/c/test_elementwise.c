@@ -182,7 +182,7 @@ static void grads_of(binop op, rl_tensor *a, rl_tensor *b, rl_tensor **ga, rl_te
   TU_OK(rl_tensor_set_requires_grad(a, 1));
   TU_OK(rl_tensor_set_requires_grad(b, 1));
   TU_OK(op(a, b, &y));
-  TU_OK(rl_backward(y, NULL, 2, (rl_tensor *[]){a, b}, g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 2, (rl_tensor *[]){a, b}, g, NULL));
   rl_tensor_release(y);
   *ga = g[0];
   *gb = g[1];
@@ -303,7 +303,7 @@ static void test_where(void **state) {
   TU_OK(rl_tensor_set_requires_grad(a, 1));
   TU_OK(rl_tensor_set_requires_grad(b, 1));
   TU_OK(rl_where(m, a, b, &y));
-  TU_OK(rl_backward(y, NULL, 3, (rl_tensor *[]){m, a, b}, g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 3, (rl_tensor *[]){m, a, b}, g, NULL));
   assert_values(g[0], 2, TU_DATA(0, 0));
   assert_values(g[1], 6, TU_DATA(1, 1, 1, 0, 0, 0));
   assert_values(g[2], 3, TU_DATA(1, 1, 1));
@@ -342,7 +342,7 @@ static void test_masked_select(void **state) {
   /* the gradient scatters back to the selected places */
   TU_OK(rl_tensor_set_requires_grad(t, 1));
   TU_OK(rl_masked_select(t, m, &y));
-  TU_OK(rl_backward(y, seed, 1, &t, &g, NULL));
+  TU_OK(rl_tape_backward(y, seed, 1, &t, &g, NULL));
   assert_values(g, 6, TU_DATA(10, 0, 20, 30, 0, 40));
   rl_tensor_release(g);
   /* a strided incoming gradient (a column of [4 x 2]) through the node's own backward */
@@ -511,7 +511,7 @@ static void test_unary_values(void **state) {
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
     TU_OK(un_apply(&v[i].c, a, &y));
     assert_values(y, 5, v[i].want);
-    TU_OK(rl_backward(y, NULL, 1, &a, &g, NULL));
+    TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
     assert_values(g, 5, v[i].grad);
     rl_tensor_release(g);
     rl_tensor_release(y);
@@ -586,12 +586,12 @@ static void test_diamond(void **state) {
   TU_OK(rl_tensor_set_requires_grad(a, 1));
   TU_OK(rl_mul(a, a, &sq));
   TU_OK(rl_add(sq, a, &y));
-  TU_OK(rl_backward(y, NULL, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
   assert_values(g, 4, TU_DATA(-1, 1, 2, 7));
   rl_tensor_release(g);
   /* an intermediate as well as the leaf, with a seed */
   rl_tensor *seed = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(1, 2, 3, 4)), *gs[2] = {0};
-  TU_OK(rl_backward(y, seed, 2, (rl_tensor *[]){a, sq}, gs, NULL));
+  TU_OK(rl_tape_backward(y, seed, 2, (rl_tensor *[]){a, sq}, gs, NULL));
   assert_values(gs[0], 4, TU_DATA(-1, 2, 6, 28));
   assert_values(gs[1], 4, TU_DATA(1, 2, 3, 4));
   rl_tensor_release(gs[0]);
@@ -601,7 +601,7 @@ static void test_diamond(void **state) {
   TU_OK(rl_neg(a, &n));
   TU_OK(rl_exp(n, &e));
   TU_OK(rl_mul_scalar(e, 3, &z));
-  TU_OK(rl_backward(z, NULL, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(z, NULL, 1, &a, &g, NULL));
   assert_values(g, 4, TU_DATA(-3 * expf(1), -3, -3 * expf(-0.5f), -3 * expf(-3)));
   rl_tensor_release(g);
   rl_tensor *all[] = {a, sq, y, seed, n, e, z};
@@ -623,7 +623,7 @@ static rl_status call_add(void *p) {
     u->out = y;
     return st;
   }
-  st = rl_backward(y, NULL, 2, (rl_tensor *[]){u->a, u->b}, u->grads, NULL);
+  st = rl_tape_backward(y, NULL, 2, (rl_tensor *[]){u->a, u->b}, u->grads, NULL);
   rl_tensor_release(y);
   return st;
 }
@@ -636,7 +636,7 @@ static rl_status call_unary(void *p) {
   st = rl_rdiv_scalar(t, 2, &y);
   rl_tensor_release(t);
   if (st) return st;
-  st = rl_backward(y, NULL, 1, &u->a, u->grads, NULL);
+  st = rl_tape_backward(y, NULL, 1, &u->a, u->grads, NULL);
   rl_tensor_release(y);
   return st;
 }
@@ -646,7 +646,7 @@ static rl_status call_masked_select(void *p) {
   rl_tensor *y = NULL;
   rl_status st = rl_masked_select(u->a, u->b, &y);
   if (st) return st;
-  st = rl_backward(y, NULL, 1, &u->a, u->grads, NULL);
+  st = rl_tape_backward(y, NULL, 1, &u->a, u->grads, NULL);
   rl_tensor_release(y);
   return st;
 }

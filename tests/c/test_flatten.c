@@ -84,7 +84,7 @@ static rl_status recorded_flatten(void *ud) {
   if ((st = rl_tensor_ones(3, TU_SHAPE(2, 3, 4), &x))) return st;
   if (!(st = rl_tensor_set_requires_grad(x, 1)) && !(st = rl_tensor_view_transpose(x, 0, 2, &t)) &&
       !(st = rl_flatten(t, 0, 1, &y)))
-    st = rl_backward(y, NULL, 1, &x, g, NULL);
+    st = rl_tape_backward(y, NULL, 1, &x, g, NULL);
   rl_tensor_release(y);
   rl_tensor_release(t);
   rl_tensor_release(x);

@@ -59,7 +59,7 @@ static void test_known_gradient(void **state) {
   TU_OK(rl_tensor_set_requires_grad(t, 1));
   TU_OK(rl_cross_entropy(x, t, &l));
   TU_OK(rl_tensor_full(0, TU_SHAPE(1), 3, &seed));
-  TU_OK(rl_backward(l, seed, 2, (rl_tensor *[]){x, t}, g, NULL));
+  TU_OK(rl_tape_backward(l, seed, 2, (rl_tensor *[]){x, t}, g, NULL));
   rl_tensor *e = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(-0.75f, 0.75f, 0.75f, -0.75f));
   tu_assert_close(g[0], e, 1e-7, 0);
   assert_float_equal(rl_tensor_data(g[1])[0], 0, 0);
@@ -105,7 +105,7 @@ static void test_large(void **state) {
   TU_OK(rl_tensor_set_requires_grad(x, 1));
   TU_OK(rl_cross_entropy(x, t, &l));
   assert_float_equal(rl_tensor_data(l)[0], ref / n, 1e-5);
-  TU_OK(rl_backward(l, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(l, NULL, 1, &x, &g, NULL));
   for (int64_t i = 0; i < n; i++) {
     double s = 0;
     for (int64_t j = 0; j < c; j++) s += rl_tensor_data(g)[i * c + j];
@@ -148,7 +148,7 @@ static rl_status recorded_ce(void *ud) {
   if ((st = rl_tensor_rand_normal(2, TU_SHAPE(5, 3), 0, 1, NULL, &x))) return st;
   if (!(st = rl_tensor_zeros(1, TU_SHAPE(3), &t)) && !(st = rl_tensor_set_requires_grad(x, 1)) &&
       !(st = rl_tensor_view_transpose(x, 0, 1, &tr)) && !(st = rl_cross_entropy(tr, t, &l)))
-    st = rl_backward(l, NULL, 1, &x, g, NULL);
+    st = rl_tape_backward(l, NULL, 1, &x, g, NULL);
   rl_tensor_release(l);
   rl_tensor_release(t);
   rl_tensor_release(tr);

@@ -156,7 +156,7 @@ static void test_norm_var_values(void **state) {
   TU_OK(rl_tensor_set_requires_grad(z, 1));
   for (int p = 1; p <= 3; p++) {
     TU_OK(rl_norm(z, (float)p, 1, (int[]){1}, 0, &y));
-    TU_OK(rl_backward(y, NULL, 1, &z, &g, NULL));
+    TU_OK(rl_tape_backward(y, NULL, 1, &z, &g, NULL));
     if (p == 2) assert_values(g, 4, TU_DATA(0, 0, 0.6f, 0.8f));
     if (p == 1) assert_values(g, 4, TU_DATA(0, 0, 1, 1));
     if (p == 3) assert_values(g, 4, TU_DATA(0, 0, 9 / powf(91, 2.0f / 3), 16 / powf(91, 2.0f / 3)));
@@ -165,12 +165,12 @@ static void test_norm_var_values(void **state) {
   }
   /* mean: 1/n each; var: 2 (x - mean) / (n - 1) */
   TU_OK(rl_mean(z, 0, NULL, 0, &y));
-  TU_OK(rl_backward(y, NULL, 1, &z, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &z, &g, NULL));
   assert_values(g, 4, TU_DATA(0.25f, 0.25f, 0.25f, 0.25f));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_var(z, 0, NULL, 1, 0, &y));
-  TU_OK(rl_backward(y, NULL, 1, &z, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &z, &g, NULL));
   assert_values(g, 4, TU_DATA(-7.0f / 6, -7.0f / 6, 5.0f / 6, 9.0f / 6));
   rl_tensor_release(g);
   rl_tensor_release(y);
@@ -320,17 +320,17 @@ static void test_max_values(void **state) {
   TU_OK(rl_tensor_set_requires_grad(t, 1));
   TU_OK(rl_max(t, 1, 0, &y));
   rl_tensor *seed = tu_tensor(1, TU_SHAPE(2), TU_DATA(2, 3));
-  TU_OK(rl_backward(y, seed, 1, &t, &g, NULL));
+  TU_OK(rl_tape_backward(y, seed, 1, &t, &g, NULL));
   assert_values(g, 8, TU_DATA(0, 2, 0, 0, 3, 0, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_min(t, RL_ALL_DIMS, 0, &y));
-  TU_OK(rl_backward(y, NULL, 1, &t, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &t, &g, NULL));
   assert_values(g, 8, TU_DATA(0, 0, 0, 0, 0, 1, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_max(t, 0, 1, &y));
-  TU_OK(rl_backward(y, NULL, 1, &t, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &t, &g, NULL));
   assert_values(g, 8, TU_DATA(1, 1, 1, 1, 0, 0, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
@@ -345,7 +345,7 @@ static void test_max_values(void **state) {
   rl_tensor_release(y);
   /* argmax records but passes no gradient */
   TU_OK(rl_argmax(t, 1, 0, &y));
-  TU_OK(rl_backward(y, NULL, 1, &t, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &t, &g, NULL));
   assert_values(g, 8, TU_DATA(0, 0, 0, 0, 0, 0, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
@@ -475,7 +475,7 @@ static void test_expanded_inputs(void **state) {
   TU_OK(rl_tensor_view_expand(a, 2, TU_SHAPE(4, 3), &e));
   TU_OK(rl_sum(e, 1, (int[]){0}, 0, &y));
   assert_values(y, 3, TU_DATA(4, -8, 12));
-  TU_OK(rl_backward(y, NULL, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
   assert_values(g, 3, TU_DATA(4, 4, 4));
   rl_tensor_release(g);
   rl_tensor_release(y);
@@ -483,7 +483,7 @@ static void test_expanded_inputs(void **state) {
   assert_values(y, 4, TU_DATA(38.0f / 9, 38.0f / 9, 38.0f / 9, 38.0f / 9));
   rl_tensor_release(y);
   TU_OK(rl_max(e, 0, 0, &y)); /* all rows tie: the gradient goes to row 0, then sums to a */
-  TU_OK(rl_backward(y, NULL, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
   assert_values(g, 3, TU_DATA(1, 1, 1));
   rl_tensor_release(g);
   rl_tensor_release(y);
@@ -534,7 +534,7 @@ static void test_tape(void **state) {
   TU_OK(rl_mul(s, m, &y));                /* [12, 28] */
   TU_OK(rl_sum(y, 0, NULL, 0, &total));   /* 40 = 4 * sum(a) */
   assert_values(total, 1, TU_DATA(40));
-  TU_OK(rl_backward(total, NULL, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(total, NULL, 1, &a, &g, NULL));
   assert_values(g, 4, TU_DATA(4, 4, 4, 4 + 10));
   rl_tensor_release(g);
   rl_tensor *all[] = {a, s, m, y, total};
@@ -561,7 +561,7 @@ static rl_status call_reduce(void *p) {
   }
   rl_tensor_release(tr);
   if (st) return st;
-  st = rl_backward(y, NULL, 1, &u->t, &u->grad, NULL);
+  st = rl_tape_backward(y, NULL, 1, &u->t, &u->grad, NULL);
   rl_tensor_release(y);
   return st;
 }

@@ -168,7 +168,7 @@ static rl_status recorded_softmax(void *ud) {
   if ((st = rl_tensor_rand_normal(3, TU_SHAPE(2, 3, 4), 0, 1, NULL, &x))) return st;
   if (!(st = rl_tensor_set_requires_grad(x, 1)) && !(st = rl_tensor_view_transpose(x, 0, 2, &t)) &&
       !(st = s->log ? rl_log_softmax(t, s->dim, &y) : rl_softmax(t, s->dim, &y)))
-    st = rl_backward(y, t, 1, &x, &s->g, NULL);
+    st = rl_tape_backward(y, t, 1, &x, &s->g, NULL);
   rl_tensor_release(y);
   rl_tensor_release(t);
   rl_tensor_release(x);

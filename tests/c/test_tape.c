@@ -106,13 +106,13 @@ static void test_diamond(void **state) {
   rl_tensor *a = leaf(1, -2, 0.5f), *b = NULL, *c = NULL, *g = NULL;
   TU_OK(square(a, &b));
   TU_OK(add2(b, a, &c));
-  TU_OK(rl_backward(c, NULL, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(c, NULL, 1, &a, &g, NULL));
   rl_tensor *want = tu_tensor(1, TU_SHAPE(3), TU_DATA(3, -3, 2));
   tu_assert_close(g, want, 0, 1e-6);
   rl_tensor_release(g);
   /* the graph is kept: a second pass with a seed */
   rl_tensor *seed = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, 0, -1));
-  TU_OK(rl_backward(c, seed, 1, &a, &g, NULL));
+  TU_OK(rl_tape_backward(c, seed, 1, &a, &g, NULL));
   rl_tensor *want2 = tu_tensor(1, TU_SHAPE(3), TU_DATA(3, 0, -2));
   tu_assert_close(g, want2, 0, 1e-6);
   rl_tensor *all[] = {a, b, c, g, want, seed, want2};
@@ -128,7 +128,7 @@ static void test_residual_and_intermediate(void **state) {
   TU_OK(square(x, &h));
   TU_OK(add2(h, x, &r));
   TU_OK(square(r, &y));
-  TU_OK(rl_backward(y, NULL, 2, (rl_tensor *[]){x, h}, g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 2, (rl_tensor *[]){x, h}, g, NULL));
   /* x = 1: r = 2; x = 2: r = 6; x = -0.5: r = -0.25 */
   rl_tensor *gx = tu_tensor(1, TU_SHAPE(3), TU_DATA(12, 60, 0));
   rl_tensor *gh = tu_tensor(1, TU_SHAPE(3), TU_DATA(4, 12, -0.5f));
@@ -146,7 +146,7 @@ static void test_pruning(void **state) {
   TU_OK(square(w, &ww)); /* only w's branch has this square */
   TU_OK(add2(x, ww, &y));
   square_bwd_calls = add_bwd_calls = 0;
-  TU_OK(rl_backward(y, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &x, &g, NULL));
   assert_int_equal(add_bwd_calls, 1);
   assert_int_equal(square_bwd_calls, 0);
   rl_tensor *ones = tu_tensor(1, TU_SHAPE(3), TU_DATA(1, 1, 1));
@@ -154,7 +154,7 @@ static void test_pruning(void **state) {
   rl_tensor_release(g);
   /* a tensor the root does not depend on gets zeros */
   rl_tensor *other = leaf(7, 7, 7);
-  TU_OK(rl_backward(y, NULL, 1, &other, &g, NULL));
+  TU_OK(rl_tape_backward(y, NULL, 1, &other, &g, NULL));
   assert_float_equal(rl_tensor_data(g)[1], 0, 0);
   rl_tensor *all[] = {x, w, ww, y, g, ones, other};
   for (int i = 0; i < 7; i++) rl_tensor_release(all[i]);
@@ -194,7 +194,7 @@ static void test_override_is_used_for_one_pass(void **state) {
   rl_backward_opts opts = {&ov, 1, NULL, NULL};
   override_calls = 0;
   square_bwd_calls = 0;
-  TU_OK(rl_backward(z, NULL, 1, &x, &g, &opts));
+  TU_OK(rl_tape_backward(z, NULL, 1, &x, &g, &opts));
   assert_int_equal(override_calls, 1);
   assert_int_equal(square_bwd_calls, 1); /* the rule called the op's backward once */
   rl_tensor *want = tu_tensor(1, TU_SHAPE(3), TU_DATA(8, 16, 24));
@@ -202,7 +202,7 @@ static void test_override_is_used_for_one_pass(void **state) {
   rl_tensor_release(g);
   rl_tensor_release(want);
   /* the model is untouched: the next pass without overrides is the plain gradient */
-  TU_OK(rl_backward(z, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(z, NULL, 1, &x, &g, NULL));
   want = tu_tensor(1, TU_SHAPE(3), TU_DATA(4, 8, 12));
   tu_assert_close(g, want, 0, 1e-6);
   assert_int_equal(override_calls, 1);
@@ -222,7 +222,7 @@ static void test_override_by_lookup(void **state) {
   TU_OK(square(x, &y));
   rl_backward_opts opts = {NULL, 0, lookup_square, NULL};
   override_calls = 0;
-  TU_OK(rl_backward(y, NULL, 1, &x, &g, &opts));
+  TU_OK(rl_tape_backward(y, NULL, 1, &x, &g, &opts));
   assert_int_equal(override_calls, 1);
   assert_float_equal(rl_tensor_data(g)[2], 12, 1e-6);
   rl_tensor_release(x);
@@ -248,16 +248,16 @@ static void test_errors(void **state) {
   TU_OK(add2(y, x, &z));
   rl_override ov = {y->node, wrong_shape_rule, NULL};
   rl_backward_opts opts = {&ov, 1, NULL, NULL};
-  tu_assert_error(rl_backward(z, NULL, 1, &x, &g, &opts), RL_ESHAPE,
+  tu_assert_error(rl_tape_backward(z, NULL, 1, &x, &g, &opts), RL_ESHAPE,
                   "backward of square: gradient for input has shape [4], input is [3]");
   assert_null(g);
   ov.fn = failing_rule;
-  tu_assert_error(rl_backward(z, NULL, 1, &x, &g, &opts), RL_EARG, "my rule: refused");
+  tu_assert_error(rl_tape_backward(z, NULL, 1, &x, &g, &opts), RL_EARG, "my rule: refused");
   rl_tensor *seed = tu_tensor(1, TU_SHAPE(2), TU_DATA(1, 1));
-  tu_assert_error(rl_backward(z, seed, 1, &x, &g, NULL), RL_ESHAPE,
+  tu_assert_error(rl_tape_backward(z, seed, 1, &x, &g, NULL), RL_ESHAPE,
                   "backward: seed [2] does not match output [3]");
   TU_OK(rl_tensor_zeros(1, TU_SHAPE(3), &plain));
-  tu_assert_error(rl_backward(z, NULL, 1, &plain, &g, NULL), RL_EARG, "does not require gradients");
+  tu_assert_error(rl_tape_backward(z, NULL, 1, &plain, &g, NULL), RL_EARG, "does not require gradients");
   tu_assert_error(add2(x, seed, &g), RL_ESHAPE, "add2: [3] vs [2]");
   tu_assert_error(rl_op_apply(&op_add2, NULL, 0, 1, &x, &g), RL_EARG, "add2: 1 inputs (takes 2 to 2)");
   rl_tensor *all[] = {x, y, z, seed, plain};
@@ -277,7 +277,7 @@ static void test_long_chain(void **state) {
     rl_tensor_release(t);
     t = u;
   }
-  TU_OK(rl_backward(t, NULL, 1, &x, &g, NULL));
+  TU_OK(rl_tape_backward(t, NULL, 1, &x, &g, NULL));
   assert_float_equal(rl_tensor_data(g)[0], 2001, 0);
   rl_tensor_release(g);
   rl_tensor_release(t);
@@ -295,7 +295,7 @@ static rl_status forward_backward(void *ud) {
   RL_TRY(rl_tensor_view_reshape(h, 2, TU_SHAPE(3, 1), &v));
   RL_TRY(rl_tensor_view_reshape(v, 1, TU_SHAPE(3), &r));
   RL_TRY(add2(r, s->x, &y));
-  RL_TRY(rl_backward(y, NULL, 1, &s->x, &s->g, NULL));
+  RL_TRY(rl_tape_backward(y, NULL, 1, &s->x, &s->g, NULL));
 cleanup:
   rl_tensor_release(h);
   rl_tensor_release(v);

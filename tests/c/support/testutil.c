@@ -50,7 +50,7 @@ void tu_gradcheck(tu_fn f, int n, rl_tensor **in, const int *check, void *ud,
   rl_rng r;
   rl_rng_seed(&r, 1234);
   TU_OK(rl_tensor_rand_normal(y->ndim, y->shape, 0, 1, &r, &seed));
-  TU_OK(rl_backward(y, seed, nw, wrt, grads, NULL));
+  TU_OK(rl_tape_backward(y, seed, nw, wrt, grads, NULL));
   rl_tensor_release(y);
   for (int k = 0; k < nw; k++) {
     rl_tensor *x = wrt[k];

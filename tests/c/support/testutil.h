@@ -1,6 +1,6 @@
 /* testutil.h: shared helpers for the cmocka tests (include after cmocka.h).
 **
-** gradcheck: compares rl_backward with central finite differences of
+** gradcheck: compares rl_tape_backward with central finite differences of
 **   <seed, f(inputs)> computed in double, for every element of the checked
 **   inputs (or a fixed sample of them when large).
 ** nomem_sweep: makes the 1st, 2nd, ... allocation of a call fail until it

@@ -1,0 +1,13 @@
+-- relua: explains neural networks.
+--   local relua = require "relua"
+--   local nn = relua.nn
+-- The module table is the C core (relua.core: tensors, ops, layer
+-- functions, backward; see docs/lua-api.md) plus the Lua parts:
+-- relua.class, relua.nn and relua.grad.
+local relua = require "relua.core"
+
+relua.class = require "relua.class"
+relua.nn = require "relua.nn"
+relua.grad = require "relua.grad"
+
+return relua
