@@ -264,14 +264,19 @@ end
 -- Up to `max` excerpts mentioning short as a call: "x:short(", "relua.short(", "`short(".
 function M.excerpts(short, max)
   if not M.docs_dir or not short then return nil end
-  local pats = { "[:%.]" .. short .. "[%({]", "`" .. short .. "%(" } -- in order of preference
+  local call = "[:%.]" .. short .. "[%({]"
+  -- in order of preference: a reference table row naming it in its first cell, any call of it
+  local pats = { "^|[^|]*" .. call, call, "`" .. short .. "%(" }
   for _, file in ipairs(M.doc_files) do
     local blocks, found, taken = doc_blocks(M.docs_dir .. "/" .. file), {}, {}
     for _, p in ipairs(pats) do
       for i, b in ipairs(blocks) do
-        if #found < (max or 4) and not taken[i] and not b:match("^#") and b:find(p) then
+        if #found < (max or 3) and not taken[i] and not b:match("^#") and b:find(p) then
           taken[i] = true
-          found[#found + 1] = b:gsub("^|%s*", ""):gsub("%s*|%s*$", ""):gsub("%s*|%s*", "  --  ")
+          local text = b:gsub("^|%s*", ""):gsub("%s*|%s*$", ""):gsub("%s*|%s*", "  --  ")
+          local n, cut = 0, nil
+          for nl in text:gmatch("()\n") do n = n + 1; if n == 4 then cut = nl end end
+          found[#found + 1] = cut and text:sub(1, cut - 1) .. " ..." or text
         end
       end
     end

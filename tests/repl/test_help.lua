@@ -99,6 +99,14 @@ end
 if relua.grad then
   H.has(shown(relua.grad), "relua.grad", "help(relua.grad) shows its documentation")
 end
+local api = help_mod.docs_dir and io.open(help_mod.docs_dir .. "/lua-api.md")
+if api and relua.is_tensor then
+  api:close()
+  local n = shown("Tensor:narrow")
+  H.has(n, "from docs/lua-api.md", "an undocumented C method is looked up in docs/lua-api.md")
+  H.has(n, "`t:narrow(dim, start, len)`  --  ", "the reference table row comes first")
+  H.check(select(2, shown(relua.sum):gsub("\n", "")) <= 12, "excerpts are kept short", shown(relua.sum))
+end
 if relua.is_tensor then
   local x = relua.randn(2, 3)
   H.has(shown(x), "relua.Tensor", "help on a tensor shows its type")
