@@ -9,5 +9,6 @@ local relua = require "relua.core"
 relua.class = require "relua.class"
 relua.nn = require "relua.nn"
 relua.grad = require "relua.grad"
+relua.methods = require "relua.methods"
 
 return relua
