@@ -79,7 +79,10 @@ static int start(session *s, const char *histfile, char *const extra_args[]) {
   if (s->pid == 0) {
     setenv("TERM", "dumb", 1);
     setenv("HOME", tmpdir, 1);
-    setenv("RELUA_HISTORY", histfile, 1);
+    if (histfile)
+      setenv("RELUA_HISTORY", histfile, 1);
+    else
+      unsetenv("RELUA_HISTORY");
     unsetenv("RELUA_INIT");
     unsetenv("RELUA_INIT_5_4");
     unsetenv("INPUTRC");
@@ -298,13 +301,29 @@ int main(int argc, char **argv) {
     check(0, "second session starts");
   }
 
-  /* {==== plain `relua` on a terminal ====} */
-  if (start(&s, histfile, NULL)) {
+  /* {==== plain `relua` on a terminal, history in $HOME/.relua_history ====} */
+  char homehist[4096];
+  snprintf(homehist, sizeof homehist, "%s/.relua_history", tmpdir);
+  remove(homehist);
+  if (start(&s, NULL, NULL)) {
     check(expect(&s, "relua ") && expect(&s, "help() lists the topics") && expect(&s, "\n> "),
           "relua alone greets with the version, a hint and the default prompt");
+    send_keys(&s, "print('home' .. 'hist')\n");
+    expect(&s, "homehist");
     check(finish(&s) == 0, "and leaves on Ctrl-D");
+    check(file_contains(homehist, "print('home' .. 'hist')"), "without RELUA_HISTORY, history goes to ~/.relua_history");
   } else {
     check(0, "third session starts");
+  }
+  remove(homehist);
+  if (start(&s, "", NULL)) {
+    expect(&s, "> ");
+    send_keys(&s, "print('no' .. 'hist')\n");
+    expect(&s, "nohist");
+    finish(&s);
+    check(access(homehist, F_OK) != 0, "RELUA_HISTORY='' keeps no history");
+  } else {
+    check(0, "fourth session starts");
   }
 
   printf("%d passed, %d failed\n", npass, nfail);
