@@ -73,6 +73,9 @@ T.test("show prints; errors", function()
   T.check_error("is not [H x W], [C x H x W]", show.render, relua.zeros(2, 2, 2, 2, 2))
   local viz = require "relua.viz"
   T.check(viz.show == show, "viz.show is the same function")
+  if rawget(_G, "help") then -- run by the relua executable: its preloaded globals
+    T.check(rawget(_G, "show") == show, "show is a global of relua")
+  end
 end)
 
 T.done()
