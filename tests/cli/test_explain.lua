@@ -66,6 +66,8 @@ T.test("an .npy input: top-5, raw attribution for the top classes", function()
   T.check(table.concat(a:shape(), "x") == "2x1x12x12", "the input's shape")
   T.close(a, relua.grad(model, x, relua.tensor(idx)) * 2, 1e-6, "the method's output, options applied")
   T.check(out:find("wrote " .. out_path, 1, true), "says where it wrote")
+  T.check(out:find(string.format("test_gradient for classes %d, %d: [2 x 1 x 12 x 12]", idx[1] - 1, idx[2] - 1), 1, true),
+    "names the classes explained")
   os.remove(out_path)
 end)
 

@@ -353,8 +353,13 @@ local function run(a, out)
   local ok, attr = pcall(entry.call, model, x, target, opts)
   if not ok then work_error("%s: %s", a.method, tostring(attr)) end
   if not relua.is_tensor(attr) then work_error("%s returned a %s, not a tensor", a.method, type(attr)) end
-  local tdesc = a.target and tostring(a.target) or (#tops == 1 and tostring(tops[1] - 1) or "top")
-  out:write(string.format("%s for class %s: [%s], sum %.6g, min %.6g, max %.6g\n", a.method, tdesc,
+  local tdesc = a.target and "class " .. a.target
+  if not tdesc then
+    local cs = {}
+    for s, c in ipairs(tops) do cs[s] = tostring(c - 1) end
+    tdesc = (#cs == 1 and "class " or "classes ") .. table.concat(cs, ", ")
+  end
+  out:write(string.format("%s for %s: [%s], sum %.6g, min %.6g, max %.6g\n", a.method, tdesc,
     table.concat(attr:shape(), " x "), attr:sum():item(), attr:min():item(), attr:max():item()))
   local viz = require "relua.viz"
   if a.out then
