@@ -22,6 +22,8 @@ methods.register{
   fn = function(model, x, target, opts) return relua.grad(model, x, target) * opts.scale end,
 }
 methods.register{name = "test_nolayer", doc = "the input itself", fn = function(_, x) return x:clone() end}
+methods.register{name = "test_failing", doc = "raises", options = {why = {type = "string"}},
+  fn = function(_, _, _, opts) if opts.why then error("test_failing: " .. opts.why) end error("no reason") end}
 
 -- Runs main with args; returns status, stdout text, stderr text.
 local function run(cmd, args)
@@ -212,6 +214,12 @@ T.test("failures of the work: status 1", function()
     local st, _, err = run(explain, c[1])
     T.check(st == 1, c[2] .. ": status " .. tostring(st))
     T.check(err:find(c[2], 1, true), "message '" .. c[2] .. "' in: " .. err)
+  end
+  for _, c in ipairs{{"why=oops", "relua explain: test_failing: oops\n"}, {nil, "relua explain: test_failing: no reason\n"}} do
+    local args = {"--model", model_file, "--input", npy, "--method", "test_failing"}
+    if c[1] then args[#args + 1] = "-o" args[#args + 1] = c[1] end
+    local st, _, err = run(explain, args)
+    T.check(st == 1 and err == c[2], "a method's error, named once and without positions: " .. err)
   end
   local st, out = run(explain, {"--help"})
   T.check(st == 0 and out:find("usage: relua explain", 1, true), "--help")

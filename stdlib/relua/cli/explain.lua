@@ -351,7 +351,12 @@ local function run(a, out)
     target = relua.tensor(tops)
   end
   local ok, attr = pcall(entry.call, model, x, target, opts)
-  if not ok then work_error("%s: %s", a.method, tostring(attr)) end
+  if not ok then
+    local msg = tostring(attr):gsub("^[^:]*%.lua:%d+: ", "")
+    local name = a.method:match("^[^.]+")
+    if msg:sub(1, #name + 1) ~= name .. ":" then msg = a.method .. ": " .. msg end
+    work_error("%s", msg)
+  end
   if not relua.is_tensor(attr) then work_error("%s returned a %s, not a tensor", a.method, type(attr)) end
   local tdesc = a.target and "class " .. a.target
   if not tdesc then
