@@ -14,7 +14,8 @@
 
 static const char *const modes[] = {"asis", "gray", "ga", "rgb", "rgba", NULL};
 
-/* A positive integer field of the options table at idx, or def. */
+/* A positive integer field of the options table at idx, or def; at most
+** 2^40, so sizes derived from it cannot overflow. */
 static int64_t optposfield(lua_State *L, int idx, const char *fn, const char *k, int64_t def) {
   if (idx == 0 || !lua_istable(L, idx)) return def;
   lua_getfield(L, idx, k);
@@ -24,7 +25,7 @@ static int64_t optposfield(lua_State *L, int idx, const char *fn, const char *k,
   }
   int isint;
   lua_Integer v = lua_tointegerx(L, -1, &isint);
-  if (!isint || v < 1)
+  if (!isint || v < 1 || v > ((lua_Integer)1 << 40))
     return luaL_error(L, "%s: option '%s' must be a positive integer, got %s", fn, k, luaL_tolstring(L, -1, NULL));
   lua_pop(L, 1);
   return (int64_t)v;
