@@ -31,6 +31,19 @@ T.test("percentile: numpy's linear interpolation", function()
   local below = ((x:neg() + p):sign() + 1):clamp(0, 1):sum():item()
   T.check(below >= 900 and below <= 901, "90% of the values at or below the 90th percentile: " .. below)
   T.check_error("q must be in [0, 100]", viz.percentile, x, 101)
+  -- large, heavy-tailed, with many ties: against sorting in Lua
+  local big = (relua.randn(20000, {seed = 6}) * relua.rand(20000, {seed = 7}):pow(6) * 50):clamp(-3, 1e9)
+  big = big - big:sign() * 0.25                                -- ties at -3.25 and many near +-0.25
+  local sorted = big:totable()
+  table.sort(sorted)
+  local n = #sorted
+  for _, q in ipairs{0, 0.1, 1, 37.5, 50, 99, 99.5, 99.99, 100} do
+    local pos = q / 100 * (n - 1)
+    local i = math.floor(pos)
+    local want = sorted[i + 1] + ((sorted[math.min(n, i + 2)] - sorted[i + 1]) * (pos - i))
+    T.close(viz.percentile(big, q), want, 1e-6, "q = " .. q)
+  end
+  T.close(viz.percentile(relua.full(5000, 2.5), 50), 2.5, 0, "all equal")
 end)
 
 T.test("normalize: symmetric, minmax, positive, percentile clipping", function()

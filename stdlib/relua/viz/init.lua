@@ -61,21 +61,32 @@ function M.reduce(r, how)
   return f(r:detach())
 end
 
-local function count_le(a, v) -- how many elements of a are <= v
-  return ((a:neg() + v):sign() + 1):clamp(0, 1):sum():item()
-end
-
--- The k-th smallest element (1-based) of the 1-D tensor a, found by
--- bisection on the value (a few dozen passes over a, no sort).
-local function kth(a, k, lo, hi)
-  if count_le(a, lo) >= k then return lo end
-  for _ = 1, 200 do -- lo has fewer than k elements at or below it, hi at least k
-    local mid = lo + (hi - lo) / 2
-    if mid <= lo or mid >= hi then break end
-    if count_le(a, mid) >= k then hi = mid else lo = mid end
+-- The k-th smallest element (1-based) of the 1-D tensor a: quickselect
+-- with whole-tensor passes. The pivot is an element of a (an order
+-- statistic of an evenly spaced sample), so every round either answers or
+-- drops the pivot and everything on one side of it; the last few thousand
+-- candidates are sorted in Lua.
+local function kth(a, k)
+  while a:numel() > 4096 do
+    local n, sample = a:numel(), {}
+    for j = 1, 255 do sample[j] = a[(j - 1) * n // 255 + 1] end
+    table.sort(sample)
+    local pivot = sample[math.min(255, math.max(1, math.ceil(k / n * 255)))]
+    local d = (a:neg() + pivot):sign()            -- 1 where a < pivot, 0 where equal, -1 above
+    local lt, le = d:clamp(0, 1), (d + 1):clamp(0, 1)
+    local c_lt, c_le = lt:sum():item(), le:sum():item()
+    if k <= c_lt then
+      a = a:masked_select(lt)
+    elseif k <= c_le then
+      return pivot
+    else
+      a = a:masked_select(le:neg() + 1)
+      k = k - c_le
+    end
   end
-  local below = relua.where(((a:neg() + hi):sign() + 1):clamp(0, 1), a, relua.full(a:numel(), -math.huge))
-  return below:max():item()
+  local t = a:totable()
+  table.sort(t)
+  return t[k]
 end
 
 -- numpy.percentile(t, q) (linear interpolation between order statistics).
@@ -83,13 +94,12 @@ function M.percentile(t, q)
   if type(q) ~= "number" or q < 0 or q > 100 then fail("viz.percentile: q must be in [0, 100], got %s", tostring(q)) end
   local a = t:detach():reshape(-1)
   local n = a:numel()
-  local lo, hi = a:min():item(), a:max():item()
   local pos = q / 100 * (n - 1)
   local i = math.floor(pos)
-  local v = kth(a, i + 1, lo, hi)
+  local v = kth(a, i + 1)
   local frac = pos - i
   if frac == 0 or i + 1 >= n then return v end
-  return v + (kth(a, i + 2, lo, hi) - v) * frac
+  return v + (kth(a, i + 2) - v) * frac
 end
 -- }====================
 
