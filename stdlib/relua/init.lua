@@ -11,5 +11,6 @@ relua.nn = require "relua.nn"
 relua.grad = require "relua.grad"
 relua.methods = require "relua.methods"
 relua.doc = require("relua.help").doc
+relua.viz = require "relua.viz"
 
 return relua

@@ -307,6 +307,7 @@ end
 -- }====================
 
 M.font = font
+pcall(require, "relua.viz.docs") -- help() texts of relua.image & co. (needs relua.help)
 setmetatable(M, {__index = function(_, k)
   if k == "show" then
     local show = require "relua.viz.show"
