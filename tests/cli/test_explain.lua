@@ -142,6 +142,21 @@ T.test("ONNX models", function()
   end
 end)
 
+T.test("a model that ends in softmax prints its own probabilities", function()
+  local path = tmp(".lua")
+  local f = io.open(path, "w")
+  f:write('local m = dofile("small_cnn.lua") m:add(require("relua").nn.Softmax(2)) return m\n')
+  f:close()
+  local st, out = run(explain, {"--model", path, "--input", data .. "onnx/small_cnn.input.npy", "--method", "test_nolayer"})
+  os.remove(path)
+  T.check(st == 0, "status 0")
+  T.check(out:find("shown as the probabilities", 1, true), "says so")
+  local x = relua.npy.load(data .. "onnx/small_cnn.input.npy")
+  local p = model:forward(x):softmax(2)
+  local v = p:max(2)
+  T.check(out:find(string.format("%11.4f  %8.4f", v[1], v[1]), 1, true), "probability = output")
+end)
+
 T.test("option values are Lua literals, parsed safely", function()
   local pv = explain.parse_value
   T.check(pv("32", "k") == 32 and math.type(pv("32", "k")) == "integer", "integer")

@@ -291,9 +291,20 @@ local function forward(relua, model, x)
   end)
 end
 
+-- Whether every row of y is already a probability distribution (a model
+-- ending in Softmax): then y is printed as the probabilities, not its softmax.
+local function is_distribution(y)
+  if y:min():item() < 0 then return false end
+  return (y:sum(2) - 1):abs():max():item() < 1e-4
+end
+
 local function print_top(out, logits, k)
   local n = logits:size(1)
   local probs = logits:softmax(2)
+  if is_distribution(logits) then
+    out:write("(the output sums to 1 per sample: shown as the probabilities; \"logit\" is the same output)\n")
+    probs = logits
+  end
   local lt, pt = logits:totable(), probs:totable()
   local tops = {}
   for s = 1, n do
