@@ -1,0 +1,23 @@
+-- guided_gradcam: guided backpropagation times the upsampled Grad-CAM map.
+--   Selvaraju et al. 2017, "Grad-CAM" (section 3.1).
+--   layer (required), interpolation = "bilinear" (the paper's; Captum's
+--   GuidedGradCam upsamples nearest), normalize = false; the map is ReLU'd.
+local methods = require "relua.methods"
+local U = require "relua.methods._util"
+
+local options = U.cam_options()
+options.relu = nil
+
+return methods.register{
+  name = "guided_gradcam",
+  doc = "guided backprop * the upsampled Grad-CAM map",
+  paper = "Selvaraju et al. 2017, Grad-CAM",
+  options = options,
+  fn = function(model, input, target, opts)
+    U.cam_layer("guided_gradcam", model, input, target, opts)
+    local gb = methods.get("guided_backprop").call(model, input, target)
+    local _, info = methods.get("gradcam").call(model, input, target,
+      {layer = opts.layer, relu = true, normalize = opts.normalize, interpolation = opts.interpolation})
+    return gb * info.upsampled, {map = info.map, upsampled = info.upsampled, guided_backprop = gb}
+  end,
+}
