@@ -66,6 +66,12 @@ function U.target_rows(target, pieces)
   return #parts == 1 and parts[1] or core.cat(parts, 1)
 end
 
+-- model(x): a module's forward, or a function of the input.
+function U.forward(model, x)
+  if type(model) == "function" then return model(x) end
+  return model:forward(x)
+end
+
 -- Checks target against N samples early, with a message that names the method.
 function U.check_target(name, target, n)
   local t = type(target)
@@ -285,6 +291,50 @@ function U.cam_finish(map, input, opts, info)
   info = info or {}
   info.map, info.upsampled = map, up
   return up:expand(input:shape()):contiguous(), info
+end
+
+-- }====================================================================
+
+-- {====================================================================
+-- Baselines (integrated gradients, deeplift, occlusion)
+-- =====================================================================
+
+U.baseline_option = {default = "zero", type = {"string", "number", "tensor"},
+  check = function(v)
+    if type(v) == "string" and v ~= "zero" and v ~= "blur" and v ~= "uniform" then
+      return "must be zero, blur, uniform, a number or a tensor, got " .. v
+    end
+  end,
+  doc = "zero, a constant, blur, uniform or a tensor"}
+U.baseline_options = {
+  sigma = {default = 5.0, type = "number", min = 1e-3, doc = "std of the blur baseline, in pixels"},
+  low = {type = "number", doc = "lower bound of the uniform baseline (default: each sample's minimum)"},
+  high = {type = "number", doc = "upper bound of the uniform baseline (default: each sample's maximum)"},
+}
+
+-- The baseline opts.baseline describes, as a tensor of the input's shape:
+-- "zero", a number, "blur" (opts.sigma), "uniform" (opts.low, opts.high,
+-- opts.seed) or a tensor broadcastable to the input.
+function U.baseline(name, input, opts)
+  local b = opts.baseline
+  if b == "zero" then return core.zeros(input:shape()) end
+  if type(b) == "number" then return core.full(input:shape(), b) end
+  if b == "blur" then return U.blur(input, opts.sigma) end
+  if b == "uniform" then
+    local n = input:size(1)
+    local flat = input:reshape(n, -1)
+    local lo = opts.low and core.full(n, opts.low) or flat:min(2)
+    local hi = opts.high and core.full(n, opts.high) or flat:max(2)
+    local u = core.rand(input:shape(), {seed = U.seed_for(opts.seed, 0)})
+    return U.per_sample(lo, input) + u * U.per_sample(hi - lo, input)
+  end
+  -- a tensor: the input's shape, or broadcastable to it
+  local ok, full = pcall(function() return (b + core.zeros(input:shape())):contiguous() end)
+  if not ok or table.concat(full:shape(), ",") ~= table.concat(input:shape(), ",") then
+    error(string.format("%s: baseline [%s] does not broadcast to the input [%s]", name,
+      table.concat(b:shape(), " x "), table.concat(input:shape(), " x ")), 0)
+  end
+  return full
 end
 
 -- }====================================================================

@@ -17,11 +17,6 @@ local options = U.cam_options{
   progress = U.progress_option,
 }
 
-local function forward(model, x)
-  if type(model) == "function" then return model(x) end
-  return model:forward(x)
-end
-
 return methods.register{
   name = "scorecam",
   doc = "channels weighted by the softmax of the target's score on the input masked by each",
@@ -32,7 +27,7 @@ return methods.register{
     local n, h, w = input:size(1), input:size(3), input:size(4)
     local x = input:detach()
     local a = core.no_grad(function()
-      forward(model, x)
+      U.forward(model, x)
       return U.cam_activation("scorecam", m)
     end)
     local k = a:size(2)
@@ -46,7 +41,7 @@ return methods.register{
         local hi = U.per_sample(flat:max(2), up)
         return x:narrow(1, first, count) * ((up - lo) / (hi - lo + 1e-8))
       end,
-      run = function(batch, t) return U.score(forward(model, batch), t) end,
+      run = function(batch, t) return U.score(U.forward(model, batch), t) end,
       emit = function(c, first, count, s)
         scores:narrow(1, first, count):narrow(2, c, 1):copy_(s:reshape(count, 1))
       end,
