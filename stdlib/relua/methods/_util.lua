@@ -63,7 +63,7 @@ function U.target_rows(target, pieces)
   if target:dim() == 0 then return target end
   local parts = {}
   for k, p in ipairs(pieces) do parts[k] = target:narrow(1, p[2], p[3]) end
-  return #parts == 1 and parts[1] or core.cat(parts, 1)
+  return U.cat(parts)
 end
 
 -- model(x): a module's forward, or a function of the input.
@@ -82,6 +82,19 @@ function U.check_target(name, target, n)
   if target:dim() == 0 or target:size(1) ~= n then
     fail("%s: a target tensor needs one row per sample (%d), got [%s]", name, n, table.concat(target:shape(), " x "))
   end
+end
+
+-- The tensors of a list joined along dim 1, 64 at a time (cat's limit).
+function U.cat(list)
+  while #list > 1 do
+    local joined = {}
+    for i = 1, #list, 64 do
+      local group = table.move(list, i, math.min(i + 63, #list), 1, {})
+      joined[#joined + 1] = #group == 1 and group[1] or core.cat(group, 1)
+    end
+    list = joined
+  end
+  return list[1]
 end
 
 -- Runs k copies of an N-sample batch as batches of at most batch_size rows
@@ -108,7 +121,7 @@ function U.batched(o)
       inputs[#inputs + 1] = o.make(copy, first, c)
       r, left = r + c, left - c
     end
-    local input = #inputs == 1 and inputs[1] or core.cat(inputs, 1)
+    local input = U.cat(inputs)
     local result = o.run(input, U.target_rows(o.target, pieces), pieces)
     local at = 1
     for _, p in ipairs(pieces) do
