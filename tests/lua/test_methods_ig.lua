@@ -104,7 +104,7 @@ T.test("the completeness error falls as steps grow", function()
   local x = relua.randn(4, 5, {seed = 6}) * 2
   for _, q in ipairs{"riemann_right", "riemann_left", "trapezoid", "gausslegendre"} do
     local e4, e16, e128 = err(relu_net(), x, q, 4), err(relu_net(), x, q, 16), err(relu_net(), x, q, 128)
-    print(string.format("%s on a ReLU/tanh net: %.3g %.3g %.3g", q, e4, e16, e128)) T.check(e16 < e4 and e128 < e16, string.format("%s on a ReLU/tanh net: %.3g %.3g %.3g", q, e4, e16, e128))
+    T.check(e16 < e4 and e128 < e16, string.format("%s on a ReLU/tanh net: %.3g %.3g %.3g", q, e4, e16, e128))
   end
 end)
 
@@ -114,7 +114,7 @@ T.test("Gauss-Legendre beats Riemann at equal steps on a smooth net", function()
     local gl = err(smooth_net(), x, "gausslegendre", n)
     for _, q in ipairs{"riemann_left", "riemann_right", "riemann_middle", "trapezoid"} do
       local r = err(smooth_net(), x, q, n)
-      print(string.format("%d steps: gausslegendre %.3g vs %s %.3g", n, gl, q, r)) T.check(gl < r, string.format("%d steps: gausslegendre %.3g vs %s %.3g", n, gl, q, r))
+      T.check(gl < r, string.format("%d steps: gausslegendre %.3g vs %s %.3g", n, gl, q, r))
     end
   end
 end)

@@ -14,7 +14,8 @@ local core = require "relua.core"
 
 local U = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 3) end
+-- Messages name the method; no position (the call comes through the registry).
+local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
 -- Shape of t with the batch dim replaced by n.
 local function rows_shape(t, n)
@@ -262,10 +263,10 @@ end
 
 -- The layer's module, checked: opts.layer given, input N x C x H x W.
 function U.cam_layer(name, model, input, target, opts)
-  U.check_input(name, input, 4)
-  if input:dim() ~= 4 then
+  if core.is_tensor(input) and input:dim() ~= 4 then
     fail("%s: input must be N x C x H x W, got [%s]", name, table.concat(input:shape(), " x "))
   end
+  U.check_input(name, input)
   U.check_target(name, target, input:size(1))
   if opts.layer == nil then fail("%s: option 'layer' is required (a layer name or module)", name) end
   return U.layer_of(model, opts.layer, name)

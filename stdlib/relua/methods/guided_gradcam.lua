@@ -14,10 +14,11 @@ return methods.register{
   paper = "Selvaraju et al. 2017, Grad-CAM",
   options = options,
   fn = function(model, input, target, opts)
-    U.cam_layer("guided_gradcam", model, input, target, opts)
+    local a, g = U.cam_grads("guided_gradcam", model, input, target, opts)
+    local map = (g:mean({3, 4}, {keepdim = true}) * a):sum(2, {keepdim = true})
+    local _, info = U.cam_finish(map, input, {relu = true, normalize = opts.normalize, interpolation = opts.interpolation})
     local gb = methods.get("guided_backprop").call(model, input, target)
-    local _, info = methods.get("gradcam").call(model, input, target,
-      {layer = opts.layer, relu = true, normalize = opts.normalize, interpolation = opts.interpolation})
-    return gb * info.upsampled, {map = info.map, upsampled = info.upsampled, guided_backprop = gb}
+    info.guided_backprop = gb
+    return gb * info.upsampled, info
   end,
 }

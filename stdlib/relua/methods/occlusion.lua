@@ -77,7 +77,7 @@ return methods.register{
     for i = 1, #shape do
       if stride[i] > win[i] then
         error(string.format("occlusion: stride %d is larger than the window %d in dim %d: elements would be skipped",
-          stride[i], win[i], i + 1), 2)
+          stride[i], win[i], i + 1), 0)
       end
       counts[i] = math.ceil((shape[i] - win[i]) / stride[i]) + 1
       windows = windows * counts[i]

@@ -33,7 +33,7 @@ return methods.register{
     U.check_input("smoothgrad", input)
     local n = input:size(1)
     U.check_target("smoothgrad", target, n)
-    if opts.method == "smoothgrad" then error("smoothgrad: option 'method' cannot be smoothgrad itself", 2) end
+    if opts.method == "smoothgrad" then error("smoothgrad: option 'method' cannot be smoothgrad itself", 0) end
     local base = methods.get(opts.method)
     local bopts = {}
     for k, v in pairs(opts.method_opts or {}) do bopts[k] = v end
