@@ -1,15 +1,21 @@
 -- relua.methods._util: what the attribution methods share.
 --
---   score(out, target)        the explained scalar per sample (N values)
---   target_rows(target, pieces)  a row-wise target rebuilt for a batch of pieces
---   batched{...}              runs k copies of an N-sample batch in chunks
---   per_sample(t, N)          t broadcastable against N x ... per-sample values
---   range(x)                  max - min of every sample, N x 1 x ... x 1
---   seed_for(seed, j)         the seed of the j-th random draw of a method
---   upsample(map, h, w, mode) a CAM map resized to the input
---   layer_of(model, layer, method)  the module behind opts.layer
---   legendre(n), quadrature(method, n)  integration points and weights on [0, 1]
---   blur(x, sigma)            a Gaussian blur of N x C x H x W images
+--   score(out, target)          the explained scalar per sample (N values)
+--   target_rows(target, pieces) a row-wise target rebuilt for a batch of pieces
+--   batched{...}                runs k copies of an N-sample batch in chunks
+--   cat(list)                   tensors joined along dim 1, any number of them
+--   forward(model, x)           a module's forward, or the function applied
+--   per_sample(v, t)            N values v shaped N x 1 x ... to scale the samples of t
+--   range(x)                    max - min of every sample, N x 1 x ... x 1
+--   seed_for(seed, j)           the seed of the j-th random draw of a method
+--   check_input, check_target   argument errors that name the method
+--   layer_of(model, layer, name)  the module behind opts.layer
+--   upsample(map, h, w, mode)   a CAM map resized to the input
+--   cam_options, cam_grads, cam_finish  the CAM methods' common steps
+--   legendre(n), quadrature(method, n)  integration points and weights
+--   blur(x, sigma)              a Gaussian blur of N x C x H x W images
+--   baseline(name, x, opts)     the baselines of path and reference methods
+--   seed_option, batch_option, progress_option  shared option specs
 local core = require "relua.core"
 
 local U = {}
