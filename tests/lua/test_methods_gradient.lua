@@ -99,4 +99,29 @@ T.test("the registry lists and calls them", function()
   T.close(methods.call("saliency", linear_model(), x, 1), methods.saliency(linear_model(), x, 1), 0)
 end)
 
+T.test("no method keeps tensor memory after its results are dropped", function()
+  local function run_all()
+    relua.seed(9)
+    local net = nn.Sequential(nn.Conv2d(2, 3, 3, {padding = 1}), nn.ReLU():named("act"),
+      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    net:evaluate()
+    local img = relua.randn(2, 2, 5, 5, {seed = 1})
+    for _, name in ipairs(methods.builtin) do
+      if name ~= "lrp" then
+        local opts = ({gradcam = 1, gradcam_pp = 1, layercam = 1, scorecam = 1, guided_gradcam = 1})[name]
+          and {layer = "act"} or nil
+        if name == "integrated_gradients" then opts = {steps = 3, batch_size = 4, baseline = "blur", sigma = 1} end
+        if name == "smoothgrad" then opts = {n = 3, batch_size = 2} end
+        if name == "occlusion" then opts = {window = 2, batch_size = 5} end
+        local a = methods[name](net, img, 1, opts)
+        T.check(a:size(4) == 5, name .. " ran")
+      end
+    end
+  end
+  run_all()   -- once to grow the core's reusable workspaces
+  local before = T.live_bytes()
+  run_all()
+  T.check(T.live_bytes() == before, "live bytes back to " .. before .. ", got " .. T.live_bytes())
+end)
+
 T.done()
