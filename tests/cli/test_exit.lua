@@ -20,6 +20,20 @@ T.check(out == "", "nothing on stdout")
 code, _, err = run("explain --model missing.onnx --input x.npy --method saliency")
 T.check(code == 1 or code == 2, "a failure is non-zero: " .. code)
 T.check(err:find("relua explain:", 1, true), "says so: " .. err)
+local npy = os.tmpname()
+os.remove(npy)
+npy = npy .. ".npy"
+code, out, err = run("explain --model small_cnn.lua --input ../data/onnx/small_cnn.input.npy --method saliency --out " .. npy)
+if err:find("unknown method 'saliency'", 1, true) then
+  T.check(code == 2, "no saliency in this build: a usage error")
+else
+  T.check(code == 0, "saliency runs: " .. err)
+  T.check(out:find("wrote " .. npy, 1, true), "and writes: " .. out)
+  local f = io.open(npy, "rb")
+  T.check(f and f:read(6) == "\x93NUMPY", "a .npy file")
+  if f then f:close() end
+  os.remove(npy)
+end
 code, out = run("explain --help")
 T.check(code == 0 and out:find("usage: relua explain", 1, true), "--help")
 code, out = run("methods")

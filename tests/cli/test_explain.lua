@@ -73,6 +73,34 @@ T.test("an .npy input: top-5, raw attribution for the top classes", function()
   os.remove(out_path)
 end)
 
+T.test("builtin methods by name, with options; lrp.<composite>", function()
+  local x = relua.npy.load(data .. "onnx/small_cnn.input.npy")
+  local out_path = tmp(".npy")
+  local cases = {
+    {{"--method", "saliency", "-o", "abs=false"}, "saliency", {abs = false}, "top"},
+    {{"--method", "integrated_gradients", "-o", "steps=8", "-o", "baseline=zero", "--target", "1"},
+      "integrated_gradients", {steps = 8, baseline = "zero"}, 2},
+    {{"--method", "gradcam", "--layer", "conv2", "--target", "0"}, "gradcam", {layer = "conv2"}, 1},
+    {{"--method", "lrp.epsilon_plus", "--target", "5"}, "lrp", {composite = "epsilon_plus"}, 6},
+  }
+  local ran = 0
+  for _, c in ipairs(cases) do
+    if pcall(methods.get, c[2]) then
+      ran = ran + 1
+      local args = {"--model", model_file, "--input", data .. "onnx/small_cnn.input.npy", "--out", out_path}
+      for _, v in ipairs(c[1]) do args[#args + 1] = v end
+      local st, _, err = run(explain, args)
+      T.check(st == 0, c[2] .. ": status 0: " .. err)
+      local target = c[4]
+      if target == "top" then target = select(2, model:forward(x):max(2)) end
+      local want = methods.call(c[2], model, x, target, c[3])
+      T.close(relua.npy.load(out_path), want, 1e-6, c[2] .. ": the registry's result")
+    end
+  end
+  T.check(ran >= 1 or not pcall(methods.get, "saliency"), "the builtin methods present were run")
+  os.remove(out_path)
+end)
+
 T.test("--target is 0-based", function()
   local x = relua.npy.load(data .. "onnx/small_cnn.input.npy")
   local out_path = tmp(".npy")
