@@ -80,7 +80,8 @@ function M.preset(name, doc, extra, build)
   local rules = require "relua.rules"
   return M.register(name, function(opts)
     local methods = require "relua.methods"
-    local o = methods.check_options(name, options, opts)
+    local ok, o = pcall(methods.check_options, name, options, opts)
+    if not ok then error(tostring(o):gsub("^[^\n]-%.lua:%d+: ", "", 1), 3) end
     local layer, first = build(o, rules)
     local spec = {name = name, first = {}, names = o.names, stabilizer = o.stabilizer, canonizers = o.canonizers}
     for _, e in ipairs(o.layer_map or {}) do spec[#spec + 1] = e end

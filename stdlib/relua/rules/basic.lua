@@ -197,7 +197,8 @@ M.bound = {type = {"number", "tensor"}, doc = "a number or a tensor broadcasting
 local Ctor = class("relua.RuleConstructor")
 function Ctor:__call(params)
   local methods = require "relua.methods"
-  local p = methods.check_options(self.name, self.params, params)
+  local ok, p = pcall(methods.check_options, self.name, self.params, params)
+  if not ok then error(tostring(p):gsub("^[^\n]-%.lua:%d+: ", "", 1), 2) end
   for k, spec in pairs(self.params) do
     if spec.required and p[k] == nil then
       error(string.format("%s: parameter '%s' is required (%s)", self.name, k, spec.doc or ""), 2)
