@@ -258,4 +258,35 @@ T.test("a failing rule leaves nothing behind", function()
   check(T.live_bytes() <= base, "memory back to the baseline")
 end)
 
+T.test("allocation failures anywhere in lrp: an error, the model restored, nothing leaked", function()
+  relua.seed(16)
+  local m = nn.Sequential(nn.Conv2d(1, 2, 3, {bias = false}):named("c"), nn.BatchNorm2d(2), nn.ReLU(),
+                          nn.Residual(nn.Sequential(nn.Conv2d(2, 2, 1), nn.ReLU())),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)):evaluate()
+  local x = relua.rand(1, 1, 5, 5, {seed = 17})
+  local opts = {composite = "epsilon_gamma_box", low = 0, high = 1}
+  local want = methods.lrp(m, x, 1, opts)
+  local w = m:find("c").weight
+  local base = T.live_bytes()
+  local before = relua._alloc_fail_after()
+  methods.lrp(m, x, 1, opts)
+  local count = relua._alloc_fail_after() - before
+  check(count > 50, "lrp allocates: " .. count)
+  local failures = 0
+  for n = 1, count + 5, math.max(1, count // 60) do
+    relua._alloc_fail_after(n)
+    local ok, r = pcall(methods.lrp, m, x, 1, opts)
+    relua._alloc_fail_after(0)
+    if ok then close(r, want, 1e-6, "a retried pass is right")
+    else
+      failures = failures + 1
+      check(tostring(r):find("out of memory", 1, true), "fails with 'out of memory': " .. tostring(r))
+    end
+    check(rawequal(m:find("c").weight, w) and m:find("c").bias == nil, "the canonizer was undone at n = " .. n)
+  end
+  -- (the binding collects and retries a failed allocation once, so most passes succeed)
+  check(T.live_bytes() <= base, "nothing leaked")
+  close(methods.lrp(m, x, 1, opts), want, 1e-6, "and lrp works again")
+end)
+
 T.done()
