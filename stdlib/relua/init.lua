@@ -10,5 +10,6 @@ relua.class = require "relua.class"
 relua.nn = require "relua.nn"
 relua.grad = require "relua.grad"
 relua.methods = require "relua.methods"
+relua.doc = require("relua.help").doc
 
 return relua
