@@ -17,11 +17,24 @@ M.builtin = {"epsilon_plus", "epsilon_plus_flat", "epsilon_gamma_box", "epsilon_
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 3) end
 
-function M.register(name, ctor, doc)
+function M.register(name, ctor, doc, options)
   if type(name) ~= "string" then fail("composites.register: the name must be a string, got %s", type(name)) end
   if type(ctor) ~= "function" then fail("composites.register: the constructor must be a function, got %s", type(ctor)) end
-  registry[name] = {name = name, ctor = ctor, doc = doc or ""}
+  registry[name] = {name = name, ctor = ctor, doc = doc or "", options = options}
   return ctor
+end
+
+-- name: doc, then the options with their defaults.
+local function describe(e)
+  local lines = {e.name .. "{opts}: " .. e.doc}
+  local keys = {}
+  for k in pairs(e.options or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local o = e.options[k]
+    lines[#lines + 1] = string.format("  %s%s: %s", k, o.default ~= nil and " = " .. tostring(o.default) or "", o.doc or "")
+  end
+  return table.concat(lines, "\n")
 end
 
 local function entry(name)
@@ -52,7 +65,7 @@ end
 function M.help(name)
   local e = entry(name)
   if not e then fail("unknown composite '%s' (composites: %s)", tostring(name), table.concat(M.list(), ", ")) end
-  return name .. ": " .. e.doc
+  return describe(e)
 end
 
 -- A user composite from a layer map (see layer_map.lua).
@@ -91,10 +104,21 @@ function M.preset(name, doc, extra, build)
     for _, e in ipairs(o.first_map or {}) do spec.first[#spec.first + 1] = e end
     for _, e in ipairs(first or {}) do spec.first[#spec.first + 1] = e end
     return Composite(spec)
-  end, doc)
+  end, doc, options)
 end
 
+-- composites.epsilon_plus{...} is composites.get("epsilon_plus", {...}): every builtin
+-- preset is a field (the preset files require this module: it is registered first).
+package.loaded["relua.composites"] = M
+for _, b in ipairs(M.builtin) do
+  entry(b)
+  M[b] = function(opts) return M.get(b, opts) end
+  local ok, help = pcall(require, "relua.help")
+  if ok then help.doc(M[b], describe(registry[b])) end
+end
+
+-- Composites registered later are reachable as fields too.
 return setmetatable(M, {__index = function(_, name)
-  if type(name) == "string" and entry(name) then return function(opts) return M.get(name, opts) end end
+  if type(name) == "string" and registry[name] then return function(opts) return M.get(name, opts) end end
   return nil
 end})

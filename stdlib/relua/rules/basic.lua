@@ -222,7 +222,24 @@ function M.define(def)
     if def[f] == nil then error("rules.define: field '" .. f .. "' is missing", 2) end
   end
   def.params = def.params or {}
-  return setmetatable(def, Ctor)
+  setmetatable(def, Ctor)
+  local ok, help = pcall(require, "relua.help")
+  if ok then help.doc(def, M.describe(def)) end
+  return def
+end
+
+-- A few lines on a rule constructor: what it does, the paper, every parameter with its default.
+function M.describe(c)
+  local lines = {string.format("%s: %s%s", c.name, c.doc, c.paper and " (" .. c.paper .. ")" or "")}
+  local keys = {}
+  for k in pairs(c.params) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local s = c.params[k]
+    local d = s.required and "required" or s.default ~= nil and "default " .. tostring(s.default) or "optional"
+    lines[#lines + 1] = string.format("  %s (%s): %s", k, d, s.doc or "")
+  end
+  return table.concat(lines, "\n")
 end
 M.Constructor = Ctor
 -- }====================================================================

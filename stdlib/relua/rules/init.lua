@@ -46,33 +46,19 @@ function M.list()
 end
 
 -- A few lines on rule `name`: what it does, the paper, every parameter with its default.
-function M.help(name)
-  local c = M.get(name)
-  local lines = {string.format("%s: %s%s", c.name, c.doc, c.paper and " (" .. c.paper .. ")" or "")}
-  local keys = {}
-  for k in pairs(c.params) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
-    local s = c.params[k]
-    local d = s.required and "required" or s.default ~= nil and "default " .. tostring(s.default) or "optional"
-    lines[#lines + 1] = string.format("  %s (%s): %s", k, d, s.doc or "")
-  end
-  return table.concat(lines, "\n")
-end
+function M.help(name) return basic.describe(M.get(name)) end
 
--- rules.epsilon{...} is rules.new("epsilon", {...}); the presets of alpha_beta too.
-local presets = {alpha1_beta0 = {"alpha_beta", {alpha = 1, beta = 0}}, alpha2_beta1 = {"alpha_beta", {alpha = 2, beta = 1}}}
-return setmetatable(M, {__index = function(_, name)
-  if presets[name] then
-    local base, p = presets[name][1], presets[name][2]
-    return function(extra)
-      local all = {}
-      for k, v in pairs(p) do all[k] = v end
-      for k, v in pairs(extra or {}) do all[k] = v end
-      return M.new(base, all)
-    end
+-- rules.epsilon{...} is rules.new("epsilon", {...}): every builtin constructor is a field,
+-- so help() and tab completion see them; alpha1_beta0 and alpha2_beta1 are presets.
+for _, b in ipairs(M.builtin) do M[b] = M.get(b) end
+local function preset(alpha, beta)
+  return function(extra)
+    local p = {alpha = alpha, beta = beta}
+    for k, v in pairs(extra or {}) do p[k] = v end
+    return M.new("alpha_beta", p)
   end
-  for _, b in ipairs(M.builtin) do if b == name then return M.get(name) end end
-  for n, c in pairs(registry) do if n == name then return c end end
-  return nil
-end})
+end
+M.alpha1_beta0, M.alpha2_beta1 = preset(1, 0), preset(2, 1)
+
+-- Rules registered later are reachable as fields too.
+return setmetatable(M, {__index = function(_, name) return registry[name] end})
