@@ -199,6 +199,27 @@ T.test("every rule on a random convolution, stride 2 and padding 1", function()
   compare("conv2d (no bias)", g, x, R, conns, zero)
 end)
 
+T.test("non-negative inputs (after a ReLU): the x- passes are skipped, the answer is the same", function()
+  local x = relua.randn(2, 2, 5, 6, {seed = 41}):clamp(0)
+  local w, b = relua.randn(3, 2, 3, 3, {seed = 42}), relua.randn(3, {seed = 43}) * 0.5
+  local f = function(v) return relua.conv2d(v, w, b, {stride = 2, padding = 1}) end
+  local R = relua.randn(f(x):shape(), {seed = 44})
+  local conns, bias = conv_conns(x:shape(), w, b, 2, 1)
+  local before = rules.basic.stats.skipped
+  compare("conv2d on x >= 0", f, x, R, conns, bias)
+  -- z_plus 1, alpha_beta 2 (twice), gamma 2 (twice): 9 passes on x- = 0 skipped
+  check(rules.basic.stats.skipped - before == 9, "passes skipped: " .. rules.basic.stats.skipped - before)
+  -- all-negative inputs skip the x+ passes instead, where no bias enters them: without a bias,
+  -- z_plus 1, alpha_beta 2 (twice), gamma 2 (twice)
+  local xn = -x - 0.1
+  local g = function(v) return relua.conv2d(v, w, nil, {stride = 2, padding = 1}) end
+  local zero = {}
+  for j = 1, #bias do zero[j] = 0 end
+  before = rules.basic.stats.skipped
+  compare("conv2d on x < 0", g, xn, R, conns, zero)
+  check(rules.basic.stats.skipped - before == 9, "x+ passes skipped: " .. rules.basic.stats.skipped - before)
+end)
+
 T.test("epsilon: sign(0) = +1 in the stabiliser", function()
   -- z = 1 - 1 + 0 = 0 exactly: stab(0) = +eps, so R = x_i w_i R / eps
   local w = relua.tensor{{1, 1}}

@@ -25,5 +25,6 @@ return basic.define {
       return {gp, gp, gn, gn}
     end,
     reducer = function(x, v) return p.alpha * (x[1] * v[1] + x[2] * v[2]) - p.beta * (x[3] * v[3] + x[4] * v[4]) end,
+    zero_skip = true, -- the reducer multiplies each v_k by x_k
   } end,
 }

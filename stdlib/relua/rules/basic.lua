@@ -99,6 +99,7 @@ function Rule:__init(spec)
     self.output_modifiers[i] = self.output_modifiers[i] or M.identity
   end
   self.gradient_mapper, self.reducer = spec.gradient_mapper, spec.reducer
+  self.zero_skip = spec.zero_skip
 end
 
 -- Where the parameters sit among the call's inputs, and the positions of
@@ -115,21 +116,46 @@ local function layout(ctx)
   return params, data
 end
 
+-- A pass whose input part is all zero (x- after a ReLU) and whose bias is zero or absent
+-- adds nothing on a conv or linear layer: z_k = 0, and x_k * v_k = 0. Rules whose reducer
+-- multiplies every v_k by x_k declare zero_skip, and such passes are skipped (half the work
+-- of z_plus, alpha_beta and gamma on ReLU networks). M.stats counts them, for tests.
+local LINEAR = {conv2d = true, linear = true}
+M.stats = {skipped = 0}
+
+local function vanishes(self, ctx, k, imod, x, s, params)
+  if not (self.zero_skip and LINEAR[ctx.kind]) then return false end
+  if imod == M.neg_part then
+    if x:min():item() < 0 then return false end
+  elseif imod == M.relu_part then
+    if x:max():item() > 0 then return false end
+  else
+    return false
+  end
+  return not params.bias or s[params.bias]:abs():max():item() == 0
+end
+
 -- Relevance for the data input at position pos: the K passes and the reduction.
 function Rule:relevance(ctx, pos, params, data)
-  local xs, zs, subs = {}, {}, {}
+  local xs, zs, subs, skip = {}, {}, {}, {}
   for k, imod in ipairs(self.input_modifiers) do
     local s = {}
     -- every data input sees the same modifier: z_k is the layer on modified data
     for _, j in ipairs(data) do s[j] = imod(ctx.inputs[j]) end
     for name, j in pairs(params) do s[j] = self.param_modifiers[k](ctx.inputs[j], name) end
     xs[k], subs[k] = s[pos], s
-    zs[k] = self.output_modifiers[k](ctx:forward(s))
+    if #data == 1 and vanishes(self, ctx, k, imod, ctx.inputs[pos], s, params) then
+      skip[k], zs[k] = true, M.zeros_like(ctx.output)
+      M.stats.skipped = M.stats.skipped + 1
+    else
+      zs[k] = self.output_modifiers[k](ctx:forward(s))
+    end
   end
   local gs = self.gradient_mapper(ctx.grad_output, zs)
   local vs = {}
   for k = 1, #xs do
     if not gs[k] then -- the mapper gave no gradient for this pass: skip its backward
+    elseif skip[k] then vs[k] = M.zeros_like(xs[k])
     elseif pos == 1 then vs[k] = ctx:backward_input(gs[k], subs[k])
     else vs[k] = select(pos, ctx:backward(gs[k], subs[k])) end
   end

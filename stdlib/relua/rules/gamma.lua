@@ -23,5 +23,6 @@ return basic.define {
       return {up, up, dn, dn} -- z_5 only selects: no backward
     end,
     reducer = function(x, v) return x[1] * v[1] + x[2] * v[2] + x[3] * v[3] + x[4] * v[4] end,
+    zero_skip = true, -- the reducer multiplies each v_k by x_k
   } end,
 }

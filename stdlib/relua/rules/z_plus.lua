@@ -16,5 +16,6 @@ return basic.define {
                        basic.param_mod(clamp_mod(nil, 0), basic.zero_bias(p.zero_params))},
     gradient_mapper = function(r, z) local g = r / basic.stabilize(z[1] + z[2], p.stabilizer) return {g, g} end,
     reducer = function(x, v) return x[1] * v[1] + x[2] * v[2] end,
+    zero_skip = true, -- the reducer multiplies each v_k by x_k
   } end,
 }
