@@ -19,13 +19,18 @@ local rules = require "relua.rules"
 
 local Composite = class("relua.Composite")
 
-local function fail(fmt, ...) error(string.format("composite: " .. fmt, ...), 4) end
+-- Errors name the entry at fault; a position inside this file would only distract.
+local function fail(fmt, ...) error(string.format("composite: " .. fmt, ...), 0) end
 
 local function is_class(c) return type(c) == "table" and rawget(c, "__index") == c and c.__name ~= nil end
 
 -- A rule from a rule object, function or name.
 local function to_rule(v, where)
-  if type(v) == "string" then return rules.new(v) end
+  if type(v) == "string" then
+    local ok, r = pcall(rules.new, v)
+    if not ok then fail("%s: %s", where, tostring(r):gsub("^[^\n]-%.lua:%d+: ", "", 1)) end
+    return r
+  end
   if type(v) == "function" then return v end
   if type(v) == "table" and getmetatable(v) and getmetatable(v).__call then return v end
   fail("%s: a rule is a rule, a function or a rule name, got %s", where, type(v))

@@ -17,6 +17,8 @@
 --     reducer = function(x, v) return x[1] * v[1] end}
 --   relua.grad(model, x, 3, {rules = {linear = rule}})
 --
+-- A spec may instead give backward = function(self, ctx) (a raw rule, Zennit's Hook:
+-- pass, gradient), and zero_skip = true when its reducer multiplies every v_k by x_k.
 -- basic.define wraps a configuration into a rule constructor with checked,
 -- documented parameters (see the files beside this one).
 local core = require "relua.core"
