@@ -7,7 +7,7 @@
 --   types.AvgPool       nn.AvgPool2d, nn.AdaptiveAvgPool2d    avgpool2d, adaptive_avgpool2d
 --   types.MaxPool       nn.MaxPool2d                      maxpool2d
 --   types.BatchNorm     nn.BatchNorm2d                    batchnorm2d
---   types.Sum           (no class: nn.Add and nn.Residual call it)  add
+--   types.Sum           nn.Add, nn.Residual (their last add)  add
 -- types.group(name, classes, kinds) makes a new group; group:matches(module)
 -- and group:has_kind(kind) test membership.
 local nn = require "relua.nn"
@@ -37,7 +37,7 @@ M.Activation = Group("Activation", {nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, 
 M.AvgPool = Group("AvgPool", {nn.AvgPool2d, nn.AdaptiveAvgPool2d}, {"avgpool2d", "adaptive_avgpool2d"})
 M.MaxPool = Group("MaxPool", {nn.MaxPool2d}, {"maxpool2d"})
 M.BatchNorm = Group("BatchNorm", {nn.BatchNorm2d}, {"batchnorm2d"})
-M.Sum = Group("Sum", {}, {"add"})
+M.Sum = Group("Sum", {nn.Add}, {"add"})
 
 M.names = {"Convolution", "Dense", "Linear", "Activation", "AvgPool", "MaxPool", "BatchNorm", "Sum"}
 

@@ -17,7 +17,7 @@ local function relu_net(seed)
   local m = nn.Sequential(
     nn.Conv2d(2, 4, 3, {padding = 1, bias = false}):named("conv1"), nn.ReLU(),
     nn.AvgPool2d(2),
-    nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, {padding = 1, bias = false}), nn.ReLU())):named("res"),
+    nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, {padding = 1, bias = false}), nn.ReLU()):named("body")):named("res"),
     nn.Conv2d(4, 12, 3, {stride = 2, bias = false}):named("conv3"), nn.ReLU(),
     nn.Flatten(),
     nn.Linear(12, 16, {bias = false}):named("fc1"), nn.ReLU(),
@@ -60,7 +60,7 @@ T.test("relevance is conserved layer by layer (epsilon -> 0, no bias)", function
   for _, k in ipairs {"linear", "conv2d", "relu", "avgpool2d", "add"} do check(kinds[k], k .. " is in the ledger") end
   check(info.layers[1].layer == "fc2" and math.abs(info.layers[1].output - 2) < 1e-6, "starts at the seed: 1 per sample")
   close(r:sum():item(), 2, 1e-5, "the input holds the seed's relevance")
-  check(info.layers.res == nil and info.layers["add#1"].rule == "rules.norm(stabilizer = 1e-09)", "the residual add by norm")
+  check(info.layers.res.rule == "rules.norm(stabilizer = 1e-09)" and info.layers.res.kind == "add", "the residual add by norm")
 end)
 
 T.test("z+ and alpha1-beta0 give non-negative relevance", function()
@@ -92,7 +92,7 @@ end
 T.test("composites map the right rule to each layer", function()
   local m = relu_net(7)
   check(mapping(composites.get("epsilon_gamma_box", {low = -1, high = 1}), m) ==
-        "conv1=z_box nn.ReLU=pass nn.AvgPool2d=norm nn.Conv2d=gamma nn.ReLU=pass conv3=gamma nn.ReLU=pass " ..
+        "conv1=z_box nn.ReLU=pass nn.AvgPool2d=norm res=norm nn.Conv2d=gamma nn.ReLU=pass conv3=gamma nn.ReLU=pass " ..
         "fc1=epsilon nn.ReLU=pass fc2=epsilon", mapping(composites.get("epsilon_gamma_box", {low = -1, high = 1}), m))
   check(mapping(composites.epsilon_plus(), m):find("^conv1=z_plus .* fc1=epsilon"), mapping(composites.epsilon_plus(), m))
   check(mapping(composites.epsilon_alpha2_beta1(), m):find("^conv1=alpha_beta"), "alpha2-beta1 on convs")
@@ -108,13 +108,21 @@ T.test("composites map the right rule to each layer", function()
     first = {{types.Convolution, "flat"}},
     {nn.Linear, "z_plus"}, {"Convolution", rules.gamma{gamma = 1}},
   }
-  check(mapping(c, m) == "conv1=flat nn.ReLU=pass nn.AvgPool2d=norm nn.Conv2d=gamma nn.ReLU=pass conv3=w_square " ..
+  check(mapping(c, m) == "conv1=flat nn.ReLU=pass nn.AvgPool2d=norm res=norm nn.Conv2d=gamma nn.ReLU=pass conv3=w_square " ..
         "nn.ReLU=pass fc1=z_plus nn.ReLU=pass fc2=epsilon", mapping(c, m))
   check(tostring(c:rules(m).fc2) == "nil" and tostring(c:rules(m)[m:find("fc2")]) == "rules.epsilon(epsilon = 0.5)",
         "rules keyed by module")
   check(tostring(c:rules(m).add) == "rules.norm(stabilizer = 1e-06)", "op kinds too: the base map")
+  -- a residual by name: its add
+  local byname = composites.layer_map{names = {res = rules.epsilon{epsilon = 0.5}}}
+  check(mapping(byname, m):find(" res=epsilon ", 1, true), mapping(byname, m))
+  local _, info = methods.lrp(m, relua.randn(1, 2, 8, 8, {seed = 1}), 1, {composite = byname})
+  check(info.layers.res.rule == "rules.epsilon(epsilon = 0.5)" and info.layers.res.kind == "add", "the pass ran it")
   check(mapping(composites.layer_map{{types.Linear, "epsilon"}, base = false}, m) ==
         "conv1=epsilon nn.Conv2d=epsilon conv3=epsilon fc1=epsilon fc2=epsilon", "base = false")
+  -- an nn.Add of one branch makes no add: its rule is not put on the branch's layer
+  local one = nn.Sequential(nn.Add(nn.Linear(2, 2):named("only")):named("sum1"))
+  check(mapping(composites.epsilon_plus(), one) == "only=epsilon", mapping(composites.epsilon_plus(), one))
   -- a preset with the user's entries first
   local p = composites.epsilon_plus{layer_map = {{types.Dense, "z_plus"}}, names = {conv1 = "flat"}}
   check(mapping(p, m):find("^conv1=flat .* fc1=z_plus"), mapping(p, m))
@@ -236,8 +244,8 @@ T.test("errors name what is wrong", function()
   check_error("lrp: option 'gamma' must be number >= 0, got -1", methods.lrp, m, x, 1, {composite = "epsilon_gamma_box", gamma = -1})
   check_error("composite: names: no layer named 'fc9' in the model", methods.lrp, m, x, 1,
               {composite = composites.layer_map{names = {fc9 = "epsilon"}}})
-  check_error("composite: names: 'res' is a nn.Residual; rules apply to leaf layers", methods.lrp, m, x, 1,
-              {composite = composites.layer_map{names = {res = "epsilon"}}})
+  check_error("composite: names: 'body' is a nn.Sequential; rules apply to leaf layers and adds", methods.lrp, m, x, 1,
+              {composite = composites.layer_map{names = {body = "epsilon"}}})
   check_error("unknown rule 'zplus'", composites.layer_map, {{types.Convolution, "zplus"}})
   check_error("layer map entry 1: a layer map key is a type group, an nn class or an op kind, got number",
               composites.layer_map, {{3, "epsilon"}})

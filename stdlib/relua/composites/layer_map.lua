@@ -11,10 +11,11 @@
 -- The base map (Zennit's layer_map_base: Activation -> pass, Sum -> norm, AvgPool -> norm,
 -- BatchNorm -> pass, plus MaxPool -> gradient) follows the user's entries unless base = false.
 -- c:rules(model) gives the table relua.grad takes as opts.rules: every leaf module of the
--- model with a rule (their last call), and every op kind of the type map (calls outside
--- modules, and earlier calls of modules called twice).
+-- model with a rule, and nn.Add / nn.Residual (their last call), and every op kind of the
+-- type map (calls outside modules, and earlier calls of modules called twice).
 local class = require "relua.class"
 local types = require "relua.types"
+local nn = require "relua.nn"
 local rules = require "relua.rules"
 
 local Composite = class("relua.Composite")
@@ -109,7 +110,12 @@ function Composite:kind_map(kind)
   return nil
 end
 
-local function is_leaf(m) return #m:children() == 0 end
+-- Layers a rule can go on: leaves, and nn.Add / nn.Residual of two branches or more,
+-- whose output is an add (a module key reaches its last add; the "add" kind the others).
+local function mappable(m)
+  local n = #m:children()
+  return n == 0 or (n >= 2 and class.is_instance(m, nn.Add))
+end
 
 -- Entries {key = module or kind, rule =, module =, why =} for a model; with
 -- recorded_only, only modules whose output was recorded by the last forward.
@@ -118,9 +124,9 @@ function Composite:entries(model, recorded_only)
   for _, m in ipairs(model:modules()) do
     if m.name and self.name_map[m.name] then
       names[m.name] = true
-      if not is_leaf(m) then fail("names: '%s' is a %s; rules apply to leaf layers", m.name, m.__name) end
+      if not mappable(m) then fail("names: '%s' is a %s; rules apply to leaf layers and adds", m.name, m.__name) end
     end
-    if is_leaf(m) then
+    if mappable(m) then
       local rule, why = self:module_map(ctx, m)
       local rec = m.output and m.output.grad_fn and m.output:grad_fn()
       if rule and (not recorded_only or (rec and rec ~= "leaf")) then
