@@ -226,6 +226,11 @@ T.test("epsilon: sign(0) = +1 in the stabiliser", function()
   local f = function(v) return relua.linear(v, w, nil) end
   local r = run(rules.epsilon{epsilon = 0.5}, f, relua.tensor{{1, -1}}, relua.tensor{{1}})
   close(r, {{2, -2}}, 0, "1 / 0.5 and -1 / 0.5")
+  -- gamma: an output with z = 0 exactly sends nothing, whatever its z^up and z^dn
+  close(run(rules.gamma(), f, relua.tensor{{1, -1}}, relua.tensor{{1}}), {{0, 0}}, 0, "gamma at z = 0")
+  -- and where z > 0 only the up terms count: x = [2, -1], w = [1, 1]: z = 1,
+  -- z^up = 2 (1 + 0.25) + (-1) (1 + 0) = 1.5, R = [2.5 / 1.5, -1 / 1.5]
+  close(run(rules.gamma{stabilizer = 0}, f, relua.tensor{{2, -1}}, relua.tensor{{1}}), {{2.5 / 1.5, -1 / 1.5}}, 1e-6, "gamma up")
   -- a callable stabiliser replaces stab altogether
   r = run(rules.epsilon{epsilon = function(z) return z + 4 end}, f, relua.tensor{{1, -1}}, relua.tensor{{1}})
   close(r, {{0.25, -0.25}}, 0, "z + 4")
