@@ -354,6 +354,8 @@ static const struct preload {
 } preloads[] = {
     {"nn", "nn", "relua.nn"},
     {"rules", "rules", "relua.rules"},
+    {"composites", "composites", "relua.composites"},
+    {"canonizers", "canonizers", "relua.canonizers"},
     {"methods", "methods", "relua.methods"},
     {"show", "show", "relua.viz.show"},
     {NULL, NULL, NULL},

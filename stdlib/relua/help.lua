@@ -232,7 +232,8 @@ end
 
 -- Markdown pages searched for functions nobody documented otherwise (the
 -- binding's C functions): the lines or paragraphs that show `name(`.
-M.doc_files = { "lua-api.md", "repl.md", "methods.md", "rules.md" }
+M.doc_files = { "lua-api.md", "repl.md", "methods.md", "lrp.md", "writing-rules.md",
+                "writing-methods.md", "heatmaps.md", "cli.md" }
 M.docs_dir = (function()
   local src = debug.getinfo(1, "S").source
   local root = src:match("^@(.*)/stdlib/relua/help%.lua$")

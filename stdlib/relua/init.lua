@@ -3,7 +3,9 @@
 --   local nn = relua.nn
 -- The module table is the C core (relua.core: tensors, ops, layer
 -- functions, backward; see docs/lua-api.md) plus the Lua parts:
--- relua.class, relua.nn and relua.grad.
+-- relua.class, relua.nn, relua.grad, and the attribution library:
+-- relua.methods, relua.rules, relua.composites, relua.canonizers,
+-- relua.types (LRP), relua.viz (heatmaps).
 local relua = require "relua.core"
 
 relua.class = require "relua.class"
@@ -12,5 +14,9 @@ relua.grad = require "relua.grad"
 relua.methods = require "relua.methods"
 relua.doc = require("relua.help").doc
 relua.viz = require "relua.viz"
+relua.rules = require "relua.rules"
+relua.composites = require "relua.composites"
+relua.canonizers = require "relua.canonizers"
+relua.types = require "relua.types"
 
 return relua
