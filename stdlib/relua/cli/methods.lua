@@ -57,8 +57,8 @@ local function composites()
   if not ok2 then return nil end
   local out = {}
   for i, n in ipairs(names) do
-    local entry = type(c.get) == "function" and select(2, pcall(c.get, n)) or nil
-    local doc = type(entry) == "table" and entry.doc or nil
+    local doc = type(c.help) == "function" and select(2, pcall(c.help, n)) or nil
+    doc = type(doc) == "string" and doc:match("^[^\n]*") or nil
     out[i] = {name = type(n) == "table" and n.name or tostring(n), doc = doc}
   end
   return out
@@ -70,7 +70,7 @@ function M.main(args, io_)
   local methods = require "relua.methods"
   args = args or {}
   if args[1] == "-h" or args[1] == "--help" then
-    out:write("usage: relua methods [NAME...]\n  lists the attribution methods, their options and defaults, and the LRP composites\n")
+    out:write("usage: relua methods [NAME...]\n  lists the attribution methods, their options and defaults, the LRP composites and rules\n")
     return 0
   end
   local ok, names = pcall(methods.list)
@@ -100,6 +100,12 @@ function M.main(args, io_)
     for _, c in ipairs(comps) do out:write("  lrp.", c.name, c.doc and ("  " .. c.doc) or "", "\n") end
   else
     out:write("LRP composites: none in this build\n")
+  end
+  local okr, rules = pcall(require, "relua.rules")
+  if okr and type(rules) == "table" and type(rules.list) == "function" then
+    local rnames = rules.list()
+    out:write(string.format("\n%d LRP rules (relua.rules.NAME{...}, for composites' layer maps):\n", #rnames))
+    for _, n in ipairs(rnames) do out:write("  ", (rules.help(n):gsub("\n", "\n  ")), "\n") end
   end
   return 0
 end
