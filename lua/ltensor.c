@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lrelua.h"
 
@@ -749,6 +750,15 @@ static int relua_memory(lua_State *L) {
   return 3;
 }
 
+/* relua.clock() -> seconds on a monotonic clock (wall time, unlike
+** os.clock's CPU time, which counts every thread). */
+static int relua_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 static int relua_threads(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -782,7 +792,7 @@ static const luaL_Reg constructors[] = {
     {"tensor", tensor_new},     {"zeros", tensor_zeros},       {"ones", tensor_ones},
     {"full", tensor_full},      {"rand", tensor_rand},         {"randn", tensor_randn},
     {"arange", tensor_arange},  {"linspace", tensor_linspace}, {"memory", relua_memory},
-    {"threads", relua_threads}, {"seed", relua_seed},          {"is_tensor", relua_istensor},
+    {"threads", relua_threads}, {"seed", relua_seed}, {"clock", relua_clock},          {"is_tensor", relua_istensor},
     {"_alloc_fail_after", relua_alloc_fail_after},
     {NULL, NULL}};
 

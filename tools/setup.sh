@@ -3,7 +3,7 @@
 # Usage: sh tools/setup.sh [extra cmake options]   (build directory: build/)
 set -eu
 cd "$(dirname "$0")/.."
-PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev
+PACKAGES="build-essential cmake pkg-config liblua5.4-dev lua5.4 libopenblas-dev libopenblas-openmp-dev libpng-dev
   zlib1g-dev libcmocka-dev libreadline-dev libonnx-testdata dataset-fashion-mnist"
 if [ "$(dpkg-query -W -f='${Status}\n' $PACKAGES 2>/dev/null | grep -c 'install ok installed')" -ne "$(echo $PACKAGES | wc -w)" ]; then
   export DEBIAN_FRONTEND=noninteractive
