@@ -10,5 +10,6 @@ relua.class = require "relua.class"
 relua.nn = require "relua.nn"
 relua.grad = require "relua.grad"
 relua.methods = require "relua.methods"
+relua.onnx = require "relua.onnx"
 
 return relua
