@@ -11,5 +11,7 @@ relua.nn = require "relua.nn"
 relua.grad = require "relua.grad"
 relua.methods = require "relua.methods"
 relua.onnx = require "relua.onnx"
+relua.checkpoint = require "relua.checkpoint"
+relua.save, relua.load = relua.checkpoint.save, relua.checkpoint.load
 
 return relua

@@ -556,6 +556,7 @@ onnx.Graph = Graph
 function Graph:__init(spec, ...)
   Module.__init(self)
   self.spec = spec
+  self.file = spec.file
   self.modules_ = {...}
   self.by_output = {}
   for i, s in ipairs(spec.steps) do
