@@ -27,6 +27,10 @@ local Module = nn.Module
 local onnx = {}
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+-- An error without the position inside relua's own files.
+local function strip(msg)
+  return (tostring(msg):gsub("^[^\n]-relua[/\\][%w_/\\]+%.lua:%d+: ", "", 1))
+end
 
 -- {==================== ivecs: integer arrays for shapes and indices
 
@@ -582,9 +586,6 @@ function Graph:find(name)
   return Module.find(self, name)
 end
 
-local function strip(msg)
-  return (tostring(msg):gsub("^[^\n]-relua[/\\][%w_/\\]+%.lua:%d+: ", "", 1))
-end
 
 function Graph:update_output(x)
   local spec, env = self.spec, {}
@@ -626,10 +627,10 @@ function Graph:__tostring()
                  tostring(self.spec.opset) .. ") {"}
   for i, s in ipairs(self.spec.steps) do
     local m = self.modules_[i]
-    local head = tostring(m.__name == "onnx.Node" and m.op or s.op)
-    local body = (m.__name == "onnx.Node") and "" or (m.__name .. m:extra_repr() .. " ")
+    local what = m.__name == "onnx.Node" and m.op or m.__name .. m:extra_repr()
     local shape = Module.shape_of(m.output)
-    lines[#lines + 1] = string.format("  (%d) %s: %s %s<- %s%s", i, m.name, head, body,
+    if is_ivec(m.output) then shape = "{" .. table.concat(m.output.v, ", ") .. "}" end
+    lines[#lines + 1] = string.format("  (%d) %s: %s <- %s%s", i, m.name, what,
                                       table.concat(s.inputs, ", "), shape and "  -> " .. shape or "")
   end
   lines[#lines + 1] = "}"
@@ -751,7 +752,9 @@ end
 -- opts.fold = false keeps constant subgraphs as nodes (for inspection).
 function onnx.load(path, opts)
   opts = opts or {}
-  local g = core.onnx_read(path)
+  if type(path) ~= "string" then fail("onnx.load: argument 1 (path) must be a string, got %s", type(path)) end
+  local okr, g = pcall(core.onnx_read, path)
+  if not okr then error(strip(g), 0) end
   local file = g.file
   local opset = g.opset
   if opset == 0 then fail("onnx.load: %s: the model imports no default-domain opset", file) end
