@@ -320,6 +320,11 @@ function ops.Concat(node, ins)
   return ivec(dims, v)
 end
 
+-- Integer operators that may run on shapes at run time, beyond the C list.
+local shape_ops = {Slice = true, Cast = true, Squeeze = true, Unsqueeze = true, Gather = true, Concat = true,
+                   Reshape = true, Add = true, Sub = true, Mul = true, Div = true, Identity = true,
+                   ConstantOfShape = true, Transpose = true}
+
 local int_types = {[2] = true, [3] = true, [4] = true, [5] = true, [6] = true, [7] = true,
                    [9] = true, [12] = true, [13] = true}
 function ops.Cast(node, ins)
@@ -796,8 +801,25 @@ function onnx.load(path, opts)
     end
   end
 
+  -- Shapes computed at run time (Shape of a tensor, then integer ops on it,
+  -- as F.interpolate(size=...) exports Shape -> Slice -> Concat) are small
+  -- integer arrays: the integer operators are allowed on them.
+  local shape_valued = {}
+  for name, c in pairs(consts) do if is_ivec(c) then shape_valued[name] = true end end
   for _, node in ipairs(kept) do
-    if node.domain ~= "" or not core.onnx_op_supported(node.op) then
+    local all = node.op == "Shape"
+    if not all and shape_ops[node.op] and not (node.op == "Cast" and not int_types[node.attrs.to or 1]) then
+      all = true
+      for _, name in ipairs(node.inputs) do
+        if name ~= "" and not shape_valued[name] then all = false end
+      end
+    end
+    node.on_shapes = all
+    if all then for _, o in ipairs(node.outputs) do shape_valued[o] = true end end
+  end
+
+  for _, node in ipairs(kept) do
+    if node.domain ~= "" or not (core.onnx_op_supported(node.op) or node.on_shapes) then
       local op = node.domain ~= "" and node.domain .. ":" .. node.op or node.op
       fail("onnx: %s: node '%s' uses operator '%s' (opset %d), which relua does not support", file, node.name, op,
            node.domain ~= "" and (g.opsets[node.domain] or 0) or opset)

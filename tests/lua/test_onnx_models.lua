@@ -24,6 +24,20 @@ T.test("every fixture reproduces its expected output to 1e-5", function()
   end
 end)
 
+T.test("an unedited user export: F.pad chains, interpolate by size, view(N, -1)", function()
+  local U = "../data/onnx_user/"
+  local x, want = npy.load(U .. "user_net.input.npy"), npy.load(U .. "user_net.output.npy")
+  for _, op in ipairs {11, 13, 17} do
+    local m = relua.onnx.load(U .. "user_net_op" .. op .. ".onnx")
+    local d = maxdiff(m:forward(x), want)
+    check(d <= 1e-5, string.format("opset %d: max difference %g", op, d))
+    check(maxdiff(m:forward(x:narrow(1, 2, 1)), want:narrow(1, 2, 1)) <= 1e-5, "opset " .. op .. ": batch of one")
+    check(m:find("/ConstantOfShape") == nil and m:find("/Slice") == nil, "the pad chains were folded away")
+    check(m:find("/Slice_2") and m:find("/Slice_2").op == "Slice", "the Slice of a run-time shape stays")
+    check(m:find("/c1/Conv").__name == "nn.Conv2d", "convs are nn.Conv2d")
+  end
+end)
+
 T.test("a symbolic batch takes any batch size", function()
   for _, name in ipairs {"small_cnn", "resblock_bn", "resblock_bn_fused"} do
     local m = relua.onnx.load(D .. name .. ".onnx")
