@@ -101,7 +101,24 @@ function M.register(entry)
     return fn(model, input, target, o)
   end
   registry[entry.name] = entry
+  require("relua.help").doc(entry.call, M.describe(entry))
   return entry.call
+end
+
+-- The help text of a method: signature, doc, paper, options with defaults.
+function M.describe(entry)
+  local lines = {("%s(model, input, target, opts) -> attribution, info"):format(entry.name), entry.doc}
+  if entry.paper then lines[#lines + 1] = "Paper: " .. entry.paper end
+  local names = {}
+  for k in pairs(entry.options) do names[#names + 1] = k end
+  table.sort(names)
+  if #names > 0 then lines[#lines + 1] = "Options:" end
+  for _, k in ipairs(names) do
+    local o = entry.options[k]
+    local default = o.default == nil and "" or (" = " .. tostring(o.default))
+    lines[#lines + 1] = ("  %s%s  (%s)  %s"):format(k, default, describe(o), o.doc or "")
+  end
+  return table.concat(lines, "\n")
 end
 
 function M.get(name)
