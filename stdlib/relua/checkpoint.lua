@@ -265,4 +265,19 @@ function checkpoint.load(path)
 end
 -- }====================
 
+local has_help, help = pcall(require, "relua.help")
+if has_help then
+  help.doc(checkpoint.save, [[
+relua.save(model, path) writes the model (architecture and every tensor:
+weights, BatchNorm statistics) to a checkpoint file, atomically. Each
+module class needs :config() (its constructor arguments). docs/checkpoints.md]])
+  help.doc(checkpoint.load, [[
+relua.load(path) rebuilds a model saved by relua.save, bit-exact, with its
+names and training/evaluate modes. Truncated or corrupted files are errors
+naming the file and offset; the description is data only, never run.]])
+  help.doc(checkpoint.register, [[
+relua.checkpoint.register(cls) lets relua.load rebuild instances of a class
+defined outside relua.nn and relua.onnx. Returns cls.]])
+end
+
 return checkpoint

@@ -888,6 +888,16 @@ end
 
 onnx.ops = ops
 onnx.is_ivec = is_ivec
+
+local has_help, help = pcall(require, "relua.help")
+if has_help then
+  help.doc(onnx.load, [[
+relua.onnx.load(path [, {fold = true}]) builds a model from an ONNX file
+(opsets 11-17, and Upsample of opset 9). Nodes become modules named as
+in the file (model:find("/layer4/layer4.1/conv2/Conv"), or by an output or
+initializer name); Conv/Gemm/BatchNormalization are nn.Conv2d/nn.Linear/
+nn.BatchNorm2d. Returns an onnx.Graph in evaluate() mode. docs/onnx-models.md]])
+end
 -- }====================
 
 return onnx
