@@ -225,7 +225,8 @@ local function build(d, path, file, index)
   for i, c in ipairs(d.children) do
     args[n + i] = build(c, path == "" and tostring(i) or path .. "." .. i, file, index)
   end
-  local ok, m = pcall(cls, table.unpack(args, 1, n + #d.children))
+  -- Weights come from the file: no random initialisation of the rebuilt layers.
+  local ok, m = pcall(require("relua.onnx").without_init, cls, table.unpack(args, 1, n + #d.children))
   if not ok then fail("relua.load: %s: module %s (%s) cannot be rebuilt: %s", file, where, d.class, tostring(m)) end
   if type(d.name) == "string" then m.name = d.name end
   m.onnx_params = d.onnx_params
