@@ -114,14 +114,14 @@ static void pushvalueinfo(lua_State *L, const rl_onnx_value_info *v) {
   }
 }
 
-#define LIST(field, n, push)                                                   \
+#define LIST(field, n, push, key)                                              \
   do {                                                                         \
     lua_createtable(L, (n), 0);                                                \
     for (int i_ = 0; i_ < (n); i_++) {                                         \
       push(L, &m->field[i_]);                                                  \
       lua_rawseti(L, -2, i_ + 1);                                              \
     }                                                                          \
-    lua_setfield(L, -2, #field);                                               \
+    lua_setfield(L, -2, key);                                                  \
   } while (0)
 
 /* [-0, +1, m] the whole model; m stays owned by the caller. */
@@ -144,12 +144,12 @@ static void pushmodel(lua_State *L, const rl_onnx_model *m) {
   lua_setfield(L, -2, "opsets");
   lua_pushinteger(L, (lua_Integer)rl_onnx_opset(m, ""));
   lua_setfield(L, -2, "opset");
-  LIST(nodes, m->nnodes, pushnode);
-  LIST(inits, m->ninits, pushtensor);
-  LIST(consts, m->nconsts, pushtensor);
-  LIST(inputs, m->ninputs, pushvalueinfo);
-  LIST(outputs, m->noutputs, pushvalueinfo);
-  LIST(value_info, m->nvalue_info, pushvalueinfo);
+  LIST(nodes, m->nnodes, pushnode, "nodes");
+  LIST(inits, m->ninits, pushtensor, "initializers");
+  LIST(consts, m->nconsts, pushtensor, "constants");
+  LIST(inputs, m->ninputs, pushvalueinfo, "inputs");
+  LIST(outputs, m->noutputs, pushvalueinfo, "outputs");
+  LIST(value_info, m->nvalue_info, pushvalueinfo, "value_info");
 }
 /* }==================== */
 
@@ -179,7 +179,11 @@ static rl_onnx_model **newbox(lua_State *L) {
   return box;
 }
 
-/* onnx_read(path) -> the graph as tables (see docs/onnx-models.md). */
+/* onnx_read(path) -> the graph as tables (see docs/onnx-models.md):
+** {file, ir_version, producer_name, graph_name, opset, opsets = {[domain] = v},
+**  nodes = {{name, op_type, domain, inputs, outputs, attributes = {k = v}}},
+**  initializers, constants = {{name, dtype, dims, value = tensor, ints, why}},
+**  inputs, outputs, value_info = {{name, dtype, dims, dim_names}}}. */
 static int onnx_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   rl_onnx_model **box = newbox(L);

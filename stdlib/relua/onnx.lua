@@ -738,7 +738,10 @@ builders.Identity = simple(nn.Identity)
 function builders.LeakyRelu(node) return nn.LeakyReLU(node.attrs.alpha or 0.01) end
 function builders.GlobalAveragePool() return nn.AdaptiveAvgPool2d(1) end
 function builders.Dropout(node, consts)
-  return nn.Dropout(0.5) -- identity in evaluate(); the ratio does not matter there
+  local r = node.attrs.ratio or 0.5
+  local c = node.inputs[2] and consts[node.inputs[2]]
+  if c ~= nil and c ~= "" and (core.is_tensor(c) or is_ivec(c)) and #flat_numbers(c) == 1 then r = flat_numbers(c)[1] end
+  return nn.Dropout(r) -- identity in evaluate()
 end
 function builders.Flatten(node)
   if (node.attrs.axis or 1) == 1 then return nn.Flatten(2, -1) end
@@ -778,8 +781,8 @@ function onnx.load(path, opts)
   if opset == 0 then fail("onnx.load: %s: the model imports no default-domain opset", file) end
 
   local consts = {}
-  for _, t in ipairs(g.inits) do consts[t.name] = const_of(t) end
-  for _, t in ipairs(g.consts) do consts[t.name] = const_of(t) end
+  for _, t in ipairs(g.initializers) do consts[t.name] = const_of(t) end
+  for _, t in ipairs(g.constants) do consts[t.name] = const_of(t) end
 
   local real_inputs = {}
   for _, v in ipairs(g.inputs) do

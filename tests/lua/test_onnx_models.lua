@@ -50,6 +50,25 @@ T.test("a symbolic batch takes any batch size", function()
   end
 end)
 
+T.test("relua.onnx_read gives the graph as tables", function()
+  local g = relua.onnx_read(D .. "resblock_bn.onnx")
+  check(g.opset == 11 and g.opsets[""] == 11 and g.ir_version == 6, "opset and IR version")
+  check(#g.nodes == 18 and g.nodes[1].op_type == "Conv" and g.nodes[1].name == "/layer1/layer1.0/downsample/downsample.0/Conv",
+        "nodes in file order")
+  local a = g.nodes[1].attributes
+  check(table.concat(a.strides, ",") == "2,2" and a.group == 1 and math.type(a.group) == "integer", "INTS and INT attributes")
+  check(math.abs(g.nodes[2].attributes.epsilon - 1e-5) < 1e-9, "FLOAT attribute")
+  check(#g.initializers == 17 and relua.is_tensor(g.initializers[1].value), "initializers as tensors")
+  local c = g.constants[2]
+  check(c.dtype == "INT64" and c.ints[1] == -1 and table.concat(c.dims, ",") == "1", "Constant values keep exact ints")
+  local inp = g.inputs[1]
+  check(inp.name == "input" and table.concat(inp.dims, ",") == "-1,3,8,8" and inp.dim_names[1] == "batch", "symbolic input dims")
+  check(relua.onnx_op_supported("Conv") and not relua.onnx_op_supported("Erf"), "the operator list")
+  local m = relua.onnx.load(D .. "all_ops_op13.onnx")
+  check(m:find("/Dropout").p == 0.25, "Dropout keeps its ratio (an input at opset 13)")
+  check(relua.onnx.load(D .. "all_ops_op11.onnx"):find("/Dropout").p == 0.25, "or attribute at opset 11")
+end)
+
 T.test("unsupported operators name operator, node and opset", function()
   check_error("node '/Erf' uses operator 'Erf' (opset 13), which relua does not support",
               relua.onnx.load, D .. "unsupported_erf.onnx")
