@@ -129,6 +129,30 @@ T.test("descriptions run no code", function()
   os.remove(p)
 end)
 
+T.test("mutated descriptions: an error or a model, never a crash or code", function()
+  local p = tmp()
+  relua.save(nn.Sequential(nn.Conv2d(1, 2, 3):named("c"), nn.ReLU(), nn.Flatten(), nn.Linear(2, 2)), p)
+  local text, names, tensors = relua.checkpoint_read(p)
+  local chars = "{}[]=,;\"'-/.:()#~ 0123456789eaxz\n\\"
+  local seed = 12345
+  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n + 1 end
+  _G.pwned = nil
+  local loaded = 0
+  for _ = 1, 400 do
+    local t = text
+    for _ = 1, rnd(3) do
+      local i, c = rnd(#t), rnd(#chars)
+      t = t:sub(1, i - 1) .. chars:sub(c, c) .. t:sub(i + 1)
+    end
+    relua.checkpoint_write(p, t, names, tensors)
+    local ok = pcall(relua.load, p)
+    if ok then loaded = loaded + 1 end
+  end
+  check(_G.pwned == nil, "nothing ran")
+  check(loaded < 400, "mutations are caught (" .. loaded .. " of 400 still loaded)")
+  os.remove(p)
+end)
+
 T.test("bad files: truncated, corrupted, foreign", function()
   relua.seed(2)
   local m = nn.Sequential(nn.Linear(4, 3):named("fc"), nn.ReLU())
