@@ -116,6 +116,21 @@ T.test("gradients at the input and at a named layer", function()
   check(out:size(2) == 5, "the output comes back")
 end)
 
+T.test("gradients through every operator (directional finite differences)", function()
+  -- Clip, ReLU, max-pool and nearest resizing have kinks a step may cross: a loose tolerance.
+  for _, c in ipairs {{D .. "all_ops_op13", D .. "all_ops_op13"}, {D .. "all_ops_op11", D .. "all_ops_op11"},
+                      {"../data/onnx_user/user_net_op13", "../data/onnx_user/user_net"}} do
+    local m = relua.onnx.load(c[1] .. ".onnx")
+    local x = npy.load(c[2] .. ".input.npy")
+    local g = relua.grad(m, x, 2)
+    local d = relua.randn(x:shape(), {seed = 3})
+    local h = 1e-2
+    local fd = (m:forward(x + d * h):select(2, 2):sum():item() - m:forward(x - d * h):select(2, 2):sum():item()) / (2 * h)
+    local an = (g * d):sum():item()
+    check(math.abs(fd - an) <= 0.1 * math.abs(an) + 1e-3, string.format("%s: finite difference %g vs gradient %g", c[1], fd, an))
+  end
+end)
+
 T.test("rules keyed by op name and by node name apply to ONNX layers", function()
   local m = relua.onnx.load(D .. "resblock_bn.onnx")
   local x = npy.load(D .. "resblock_bn.input.npy")
