@@ -11,6 +11,7 @@ int luaopen_relua_core(lua_State *L) {
   rl_open_ops(L);
   rl_open_nn(L);
   rl_open_autograd(L);
+  rl_open_io(L);
   rl_open_onnx(L);
   rl_open_checkpoint(L);
   lua_setfield(L, -2, "Tensor"); /* the method table, for adding methods from Lua */

@@ -114,6 +114,7 @@ void rl_open_tensor(lua_State *L); /* ltensor.c: metatable, constructors, views 
 void rl_open_ops(lua_State *L);    /* lops.c: arithmetic, reductions, indexing */
 void rl_open_nn(lua_State *L);     /* lnn.c: layer functions */
 void rl_open_autograd(lua_State *L); /* lautograd.c: requires_grad, backward, rules */
+void rl_open_io(lua_State *L);   /* lio.c: relua.image, relua.npy, relua.idx, relua.colormap */
 /* [-0, +0, m] adds the functions of l to the module table at -2 and the
 ** method table at -1. */
 void rl_setfuncs2(lua_State *L, const luaL_Reg *l);

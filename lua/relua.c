@@ -132,6 +132,7 @@ static void print_usage(const char *badoption) {
     fprintf(stderr, "unrecognized option '%s'\n", badoption);
   fprintf(stderr,
           "usage: %s [options] [script [args]]\n"
+          "       %s explain|methods [args]   (attribution from the command line: --help)\n"
           "Available options are:\n"
           "  -e stat   execute string 'stat'\n"
           "  -i        enter interactive mode after executing 'script'\n"
@@ -143,7 +144,7 @@ static void print_usage(const char *badoption) {
           "  --        stop handling options\n"
           "  -         stop handling options and execute stdin\n"
           "Environment: RELUA_INIT, RELUA_PATH, RELUA_CPATH, RELUA_HISTORY, RELUA_THREADS\n",
-          relua_progname);
+          relua_progname, relua_progname);
   fflush(stderr);
 }
 
@@ -354,6 +355,7 @@ static const struct preload {
     {"nn", "nn", "relua.nn"},
     {"rules", "rules", "relua.rules"},
     {"methods", "methods", "relua.methods"},
+    {"show", "show", "relua.viz.show"},
     {NULL, NULL, NULL},
 };
 
@@ -418,6 +420,43 @@ static void preload_globals(lua_State *L) {
 
 /* }================================================================== */
 
+/*
+** {==================================================================
+** Subcommands: `relua explain ...` runs require("relua.cli.explain").main(args)
+** ===================================================================
+*/
+
+static const char *const subcommands[] = {"explain", "methods", NULL};
+static int subcommand_status = -1; /* main's exit status once a subcommand ran */
+
+static int is_subcommand(const char *a) {
+  for (int i = 0; a && subcommands[i]; i++)
+    if (strcmp(a, subcommands[i]) == 0) return 1;
+  return 0;
+}
+
+/* main(args) returns the exit status (0 done, 1 failed, 2 bad arguments). */
+static void run_subcommand(lua_State *L, int argc, char **argv) {
+  int st;
+  lua_getglobal(L, "require");
+  lua_pushfstring(L, "relua.cli.%s", argv[1]);
+  st = relua_docall(L, 1, 1);
+  if (st == LUA_OK) {
+    lua_getfield(L, -1, "main");
+    lua_createtable(L, argc - 2, 0);
+    for (int i = 2; i < argc; i++) {
+      lua_pushstring(L, argv[i]);
+      lua_rawseti(L, -2, i - 1);
+    }
+    st = relua_docall(L, 1, 1);
+  }
+  subcommand_status = st == LUA_OK && lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_FAILURE;
+  relua_report(L, st);
+  lua_settop(L, 0);
+}
+
+/* }================================================================== */
+
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = (char **)lua_touserdata(L, 2);
@@ -440,6 +479,11 @@ static int pmain(lua_State *L) {
   setpath(L, "path", "RELUA_PATH");
   setpath(L, "cpath", "RELUA_CPATH");
   preload_globals(L);
+  if (argc > 1 && is_subcommand(argv[1])) {
+    run_subcommand(L, argc, argv);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   createargtable(L, argv, argc, script);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);
@@ -477,5 +521,6 @@ int main(int argc, char **argv) {
   result = lua_toboolean(L, -1);
   relua_report(L, status);
   lua_close(L);
+  if (subcommand_status >= 0 && status == LUA_OK) return subcommand_status;
   return result && status == LUA_OK ? EXIT_SUCCESS : EXIT_FAILURE;
 }

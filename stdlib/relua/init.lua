@@ -11,6 +11,7 @@ relua.nn = require "relua.nn"
 relua.grad = require "relua.grad"
 relua.methods = require "relua.methods"
 relua.doc = require("relua.help").doc
+relua.viz = require "relua.viz"
 relua.onnx = require "relua.onnx"
 relua.checkpoint = require "relua.checkpoint"
 relua.save, relua.load = relua.checkpoint.save, relua.checkpoint.load

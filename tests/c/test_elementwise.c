@@ -39,16 +39,6 @@ static rl_tensor *positive(int ndim, const int64_t *shape, uint64_t seed) {
 
 static float at(const rl_tensor *t, int64_t i) { return rl_tensor_data(t)[i]; }
 
-static void assert_values(const rl_tensor *t, int n, const float *want) {
-  assert_int_equal(rl_tensor_numel(t), n);
-  rl_tensor *c = NULL;
-  TU_OK(rl_tensor_clone(t, &c));
-  for (int i = 0; i < n; i++)
-    if (at(c, i) != want[i] && !(fabsf(at(c, i) - want[i]) <= 1e-5f + 1e-5f * fabsf(want[i])) &&
-        !(isnan(want[i]) && isnan(at(c, i))))
-      fail_msg("element %d: %.7g, expected %.7g", i, at(c, i), want[i]);
-  rl_tensor_release(c);
-}
 /* }==================== */
 
 /* {==================== binary ops */
@@ -120,38 +110,38 @@ static void test_binary_values(void **state) {
   rl_tensor *y = NULL;
   TU_OK(rl_add(a, b, &y));
   assert_int_equal(y->ndim, 2);
-  assert_values(y, 6, TU_DATA(11, 22, 33, 14, 25, 36));
+  tu_assert_values(y, 6, TU_DATA(11, 22, 33, 14, 25, 36));
   rl_tensor_release(y);
   TU_OK(rl_sub(b, a, &y));
-  assert_values(y, 6, TU_DATA(9, 18, 27, 6, 15, 24));
+  tu_assert_values(y, 6, TU_DATA(9, 18, 27, 6, 15, 24));
   rl_tensor_release(y);
   TU_OK(rl_mul(a, c, &y));
-  assert_values(y, 6, TU_DATA(2, 4, 6, -4, -5, -6));
+  tu_assert_values(y, 6, TU_DATA(2, 4, 6, -4, -5, -6));
   rl_tensor_release(y);
   TU_OK(rl_div(c, a, &y));
-  assert_values(y, 6, TU_DATA(2, 1, 2.0f / 3, -0.25f, -0.2f, -1.0f / 6));
+  tu_assert_values(y, 6, TU_DATA(2, 1, 2.0f / 3, -0.25f, -0.2f, -1.0f / 6));
   rl_tensor_release(y);
   TU_OK(rl_pow(a, c, &y));
-  assert_values(y, 6, TU_DATA(1, 4, 9, 0.25f, 0.2f, 1.0f / 6));
+  tu_assert_values(y, 6, TU_DATA(1, 4, 9, 0.25f, 0.2f, 1.0f / 6));
   rl_tensor_release(y);
   TU_OK(rl_minimum(a, b, &y)); /* a < b everywhere */
-  assert_values(y, 6, TU_DATA(1, 2, 3, 4, 5, 6));
+  tu_assert_values(y, 6, TU_DATA(1, 2, 3, 4, 5, 6));
   rl_tensor_release(y);
   TU_OK(rl_maximum(c, a, &y));
-  assert_values(y, 6, TU_DATA(2, 2, 3, 4, 5, 6));
+  tu_assert_values(y, 6, TU_DATA(2, 2, 3, 4, 5, 6));
   rl_tensor_release(y);
   /* a transposed view: [[1, 4], [2, 5], [3, 6]] + [10, 20] */
   rl_tensor *t = NULL, *r = tu_tensor(1, TU_SHAPE(2), TU_DATA(10, 20));
   TU_OK(rl_tensor_view_transpose(a, 0, 1, &t));
   TU_OK(rl_add(t, r, &y));
-  assert_values(y, 6, TU_DATA(11, 24, 12, 25, 13, 26));
+  tu_assert_values(y, 6, TU_DATA(11, 24, 12, 25, 13, 26));
   rl_tensor_release(y);
   /* expanded views (stride 0) on both sides: [2 x 1] and [1 x 3] to [2 x 3] */
   rl_tensor *ec = NULL, *er = NULL, *row = tu_tensor(2, TU_SHAPE(1, 3), TU_DATA(1, 2, 3));
   TU_OK(rl_tensor_view_expand(c, 2, TU_SHAPE(2, 3), &ec));
   TU_OK(rl_tensor_view_expand(row, 2, TU_SHAPE(2, 3), &er));
   TU_OK(rl_mul(ec, er, &y));
-  assert_values(y, 6, TU_DATA(2, 4, 6, -1, -2, -3));
+  tu_assert_values(y, 6, TU_DATA(2, 4, 6, -1, -2, -3));
   rl_tensor_release(y);
   rl_tensor_release(ec);
   rl_tensor_release(er);
@@ -160,16 +150,16 @@ static void test_binary_values(void **state) {
   rl_tensor *n1 = tu_tensor(1, TU_SHAPE(2), TU_DATA(NAN, 1)),
             *n2 = tu_tensor(1, TU_SHAPE(2), TU_DATA(0, NAN));
   TU_OK(rl_maximum(n1, n2, &y));
-  assert_values(y, 2, TU_DATA(NAN, NAN));
+  tu_assert_values(y, 2, TU_DATA(NAN, NAN));
   rl_tensor_release(y);
   TU_OK(rl_minimum(n1, n2, &y));
-  assert_values(y, 2, TU_DATA(NAN, NAN));
+  tu_assert_values(y, 2, TU_DATA(NAN, NAN));
   rl_tensor_release(y);
   /* pow with a negative base: NaN for a fractional exponent, real for an integer one */
   rl_tensor *nb = tu_tensor(1, TU_SHAPE(2), TU_DATA(-2, -2)),
             *ex = tu_tensor(1, TU_SHAPE(2), TU_DATA(0.5f, 3));
   TU_OK(rl_pow(nb, ex, &y));
-  assert_values(y, 2, TU_DATA(NAN, -8));
+  tu_assert_values(y, 2, TU_DATA(NAN, -8));
   rl_tensor_release(y);
   rl_tensor *all[] = {a, b, c, t, r, n1, n2, nb, ex};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);
@@ -195,30 +185,30 @@ static void test_binary_grad_values(void **state) {
   rl_tensor *ga, *gb;
   /* ties: the gradient goes to a */
   grads_of(rl_minimum, a, b, &ga, &gb);
-  assert_values(ga, 3, TU_DATA(1, 1, 1));
-  assert_values(gb, 3, TU_DATA(0, 0, 0));
+  tu_assert_values(ga, 3, TU_DATA(1, 1, 1));
+  tu_assert_values(gb, 3, TU_DATA(0, 0, 0));
   rl_tensor_release(ga), rl_tensor_release(gb);
   grads_of(rl_maximum, a, b, &ga, &gb);
-  assert_values(ga, 3, TU_DATA(1, 0, 0));
-  assert_values(gb, 3, TU_DATA(0, 1, 1));
+  tu_assert_values(ga, 3, TU_DATA(1, 0, 0));
+  tu_assert_values(gb, 3, TU_DATA(0, 1, 1));
   rl_tensor_release(ga), rl_tensor_release(gb);
   /* pow: d/da = b a^(b-1); d/db = a^b log a, 0 at a = 0 with b >= 0 */
   grads_of(rl_pow, a, b, &ga, &gb);
-  assert_values(ga, 3, TU_DATA(1, 12, 0));
-  assert_values(gb, 3, TU_DATA(0, 8 * logf(2), 0));
+  tu_assert_values(ga, 3, TU_DATA(1, 12, 0));
+  tu_assert_values(gb, 3, TU_DATA(0, 8 * logf(2), 0));
   rl_tensor_release(ga), rl_tensor_release(gb);
   /* div: 1/b and -a/b^2 */
   grads_of(rl_div, a, b, &ga, &gb);
-  assert_values(ga, 3, TU_DATA(1, 1.0f / 3, 0.5f));
-  assert_values(gb, 3, TU_DATA(-1, -2.0f / 9, 0));
+  tu_assert_values(ga, 3, TU_DATA(1, 1.0f / 3, 0.5f));
+  tu_assert_values(gb, 3, TU_DATA(-1, -2.0f / 9, 0));
   rl_tensor_release(ga), rl_tensor_release(gb);
   /* broadcasting: the gradient of a [3] bias added to [2 x 3] is 2 */
   rl_tensor *m = NULL;
   TU_OK(rl_tensor_ones(2, TU_SHAPE(2, 3), &m));
   grads_of(rl_sub, m, b, &ga, &gb);
   assert_int_equal(gb->ndim, 1);
-  assert_values(gb, 3, TU_DATA(-2, -2, -2));
-  assert_values(ga, 6, TU_DATA(1, 1, 1, 1, 1, 1));
+  tu_assert_values(gb, 3, TU_DATA(-2, -2, -2));
+  tu_assert_values(ga, 6, TU_DATA(1, 1, 1, 1, 1, 1));
   rl_tensor_release(ga), rl_tensor_release(gb);
   rl_tensor_release(m);
   rl_tensor_release(a);
@@ -296,7 +286,7 @@ static void test_where(void **state) {
   rl_tensor *b = tu_tensor(1, TU_SHAPE(3), TU_DATA(-1, -2, -3));
   rl_tensor *y = NULL, *g[3] = {0};
   TU_OK(rl_where(m, a, b, &y));
-  assert_values(y, 6, TU_DATA(1, 2, 3, -1, -2, -3));
+  tu_assert_values(y, 6, TU_DATA(1, 2, 3, -1, -2, -3));
   rl_tensor_release(y);
   /* the mask broadcasts too, and gets no gradient */
   TU_OK(rl_tensor_set_requires_grad(m, 1));
@@ -304,9 +294,9 @@ static void test_where(void **state) {
   TU_OK(rl_tensor_set_requires_grad(b, 1));
   TU_OK(rl_where(m, a, b, &y));
   TU_OK(rl_tape_backward(y, NULL, 3, (rl_tensor *[]){m, a, b}, g, NULL));
-  assert_values(g[0], 2, TU_DATA(0, 0));
-  assert_values(g[1], 6, TU_DATA(1, 1, 1, 0, 0, 0));
-  assert_values(g[2], 3, TU_DATA(1, 1, 1));
+  tu_assert_values(g[0], 2, TU_DATA(0, 0));
+  tu_assert_values(g[1], 6, TU_DATA(1, 1, 1, 0, 0, 0));
+  tu_assert_values(g[2], 3, TU_DATA(1, 1, 1));
   for (int i = 0; i < 3; i++) rl_tensor_release(g[i]);
   rl_tensor_release(y);
   TU_OK(rl_tensor_set_requires_grad(m, 0));
@@ -337,20 +327,20 @@ static void test_masked_select(void **state) {
   rl_tensor *y = NULL, *g = NULL, *seed = tu_tensor(1, TU_SHAPE(4), TU_DATA(10, 20, 30, 40));
   TU_OK(rl_masked_select(t, m, &y));
   assert_int_equal(y->ndim, 1);
-  assert_values(y, 4, TU_DATA(1, 3, 4, 6));
+  tu_assert_values(y, 4, TU_DATA(1, 3, 4, 6));
   rl_tensor_release(y);
   /* the gradient scatters back to the selected places */
   TU_OK(rl_tensor_set_requires_grad(t, 1));
   TU_OK(rl_masked_select(t, m, &y));
   TU_OK(rl_tape_backward(y, seed, 1, &t, &g, NULL));
-  assert_values(g, 6, TU_DATA(10, 0, 20, 30, 0, 40));
+  tu_assert_values(g, 6, TU_DATA(10, 0, 20, 30, 0, 40));
   rl_tensor_release(g);
   /* a strided incoming gradient (a column of [4 x 2]) through the node's own backward */
   rl_tensor *g2 = tu_tensor(2, TU_SHAPE(4, 2), TU_DATA(1, -1, 2, -1, 3, -1, 4, -1)), *col = NULL,
             *gin[2] = {0};
   TU_OK(rl_tensor_view_select(g2, 1, 0, &col));
   TU_OK(rl_node_backward(y->node, (rl_tensor *[]){t, m}, col, NULL, gin));
-  assert_values(gin[0], 6, TU_DATA(1, 0, 2, 3, 0, 4));
+  tu_assert_values(gin[0], 6, TU_DATA(1, 0, 2, 3, 0, 4));
   assert_null(gin[1]);
   rl_tensor_release(gin[0]);
   rl_tensor_release(col);
@@ -361,7 +351,7 @@ static void test_masked_select(void **state) {
   rl_tensor *tr = NULL, *m2 = tu_tensor(1, TU_SHAPE(2), TU_DATA(0, 1));
   TU_OK(rl_tensor_view_transpose(t, 0, 1, &tr));
   TU_OK(rl_masked_select(tr, m2, &y));
-  assert_values(y, 3, TU_DATA(4, 5, 6));
+  tu_assert_values(y, 3, TU_DATA(4, 5, 6));
   rl_tensor_release(y);
   rl_tensor *in[2] = {tu_randn(2, TU_SHAPE(3, 2), 7, 0), m};
   tu_gradcheck(f_masked_select, 2, in, (int[]){1, 0}, (void *)1, NULL);
@@ -510,9 +500,9 @@ static void test_unary_values(void **state) {
   TU_OK(rl_tensor_set_requires_grad(a, 1));
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
     TU_OK(un_apply(&v[i].c, a, &y));
-    assert_values(y, 5, v[i].want);
+    tu_assert_values(y, 5, v[i].want);
     TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
-    assert_values(g, 5, v[i].grad);
+    tu_assert_values(g, 5, v[i].grad);
     rl_tensor_release(g);
     rl_tensor_release(y);
   }
@@ -520,13 +510,13 @@ static void test_unary_values(void **state) {
   /* NaN stays NaN through sign (unlike torch, like numpy), clamp and abs */
   rl_tensor *n = tu_tensor(1, TU_SHAPE(1), TU_DATA(NAN));
   TU_OK(rl_sign(n, &y));
-  assert_values(y, 1, TU_DATA(NAN));
+  tu_assert_values(y, 1, TU_DATA(NAN));
   rl_tensor_release(y);
   TU_OK(rl_clamp(n, -1, 1, &y));
-  assert_values(y, 1, TU_DATA(NAN));
+  tu_assert_values(y, 1, TU_DATA(NAN));
   rl_tensor_release(y);
   TU_OK(rl_abs(n, &y));
-  assert_values(y, 1, TU_DATA(NAN));
+  tu_assert_values(y, 1, TU_DATA(NAN));
   rl_tensor_release(y);
   rl_tensor_release(n);
   tu_assert_no_leaks();
@@ -587,13 +577,13 @@ static void test_diamond(void **state) {
   TU_OK(rl_mul(a, a, &sq));
   TU_OK(rl_add(sq, a, &y));
   TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
-  assert_values(g, 4, TU_DATA(-1, 1, 2, 7));
+  tu_assert_values(g, 4, TU_DATA(-1, 1, 2, 7));
   rl_tensor_release(g);
   /* an intermediate as well as the leaf, with a seed */
   rl_tensor *seed = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(1, 2, 3, 4)), *gs[2] = {0};
   TU_OK(rl_tape_backward(y, seed, 2, (rl_tensor *[]){a, sq}, gs, NULL));
-  assert_values(gs[0], 4, TU_DATA(-1, 2, 6, 28));
-  assert_values(gs[1], 4, TU_DATA(1, 2, 3, 4));
+  tu_assert_values(gs[0], 4, TU_DATA(-1, 2, 6, 28));
+  tu_assert_values(gs[1], 4, TU_DATA(1, 2, 3, 4));
   rl_tensor_release(gs[0]);
   rl_tensor_release(gs[1]);
   /* a longer chain through unary ops: d/da exp(-a) * 3 = -3 exp(-a) */
@@ -602,7 +592,7 @@ static void test_diamond(void **state) {
   TU_OK(rl_exp(n, &e));
   TU_OK(rl_mul_scalar(e, 3, &z));
   TU_OK(rl_tape_backward(z, NULL, 1, &a, &g, NULL));
-  assert_values(g, 4, TU_DATA(-3 * expf(1), -3, -3 * expf(-0.5f), -3 * expf(-3)));
+  tu_assert_values(g, 4, TU_DATA(-3 * expf(1), -3, -3 * expf(-0.5f), -3 * expf(-3)));
   rl_tensor_release(g);
   rl_tensor *all[] = {a, sq, y, seed, n, e, z};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);

@@ -10,35 +10,6 @@
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
 
-static const char *data_path(const char *name) {
-  static char buf[1024];
-  const char *f = __FILE__, *slash = strrchr(f, '/');
-  int n = slash ? (int)(slash - f) : 0;
-  snprintf(buf, sizeof buf, "%.*s/../data/%s", n, f, name);
-  return buf;
-}
-
-static const char *tmp_path(const char *name) {
-  static char buf[256];
-  snprintf(buf, sizeof buf, "/tmp/relua_test_idx_%ld_%s", (long)getpid(), name);
-  return buf;
-}
-
-static size_t slurp(const char *path, unsigned char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  size_t n = fread(buf, 1, cap, f);
-  fclose(f);
-  return n;
-}
-
-static void write_file(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(p, 1, n, f), n);
-  fclose(f);
-}
-
 /* gzip of n bytes into out (cap bytes); returns the compressed size. */
 static size_t gzip_bytes(const void *p, size_t n, unsigned char *out, size_t cap) {
   z_stream z;
@@ -65,29 +36,29 @@ static void check_images(const rl_tensor *t, int64_t n, float scale) {
 static void test_fixtures(void **state) {
   (void)state;
   rl_tensor *t = NULL;
-  TU_OK(rl_idx_load(data_path("images-idx3-ubyte"), 0, 0, &t));
+  TU_OK(rl_idx_load(tu_data_path("images-idx3-ubyte"), 0, 0, &t));
   check_images(t, 3, 1);
   rl_tensor_release(t);
-  TU_OK(rl_idx_load(data_path("images-idx3-ubyte.gz"), 0, 0, &t));
+  TU_OK(rl_idx_load(tu_data_path("images-idx3-ubyte.gz"), 0, 0, &t));
   check_images(t, 3, 1);
   rl_tensor_release(t);
-  TU_OK(rl_idx_load(data_path("images-idx3-ubyte.gz"), 2, RL_IDX_SCALE, &t));
+  TU_OK(rl_idx_load(tu_data_path("images-idx3-ubyte.gz"), 2, RL_IDX_SCALE, &t));
   check_images(t, 2, 1.0f / 255);
   rl_tensor_release(t);
-  TU_OK(rl_idx_load(data_path("images-idx3-ubyte"), 1000, 0, &t)); /* more than there are: all */
+  TU_OK(rl_idx_load(tu_data_path("images-idx3-ubyte"), 1000, 0, &t)); /* more than there are: all */
   check_images(t, 3, 1);
   rl_tensor_release(t);
-  TU_OK(rl_idx_load(data_path("labels-idx1-ubyte.gz"), 0, 0, &t));
+  TU_OK(rl_idx_load(tu_data_path("labels-idx1-ubyte.gz"), 0, 0, &t));
   assert_int_equal(t->ndim, 1);
   assert_int_equal(t->shape[0], 3);
   assert_float_equal(rl_tensor_data(t)[0], 7, 0);
   assert_float_equal(rl_tensor_data(t)[2], 9, 0);
   rl_tensor_release(t);
-  TU_OK(rl_idx_load(data_path("s16-idx2"), 0, 0, &t));
+  TU_OK(rl_idx_load(tu_data_path("s16-idx2"), 0, 0, &t));
   const float s16[] = {-32768, -1, 0, 1, 2, 32767};
   for (int i = 0; i < 6; i++) assert_float_equal(rl_tensor_data(t)[i], s16[i], 0);
   rl_tensor_release(t);
-  TU_OK(rl_idx_load(data_path("f64-idx1"), 0, 0, &t));
+  TU_OK(rl_idx_load(tu_data_path("f64-idx1"), 0, 0, &t));
   assert_float_equal(rl_tensor_data(t)[0], 0.5f, 0);
   assert_true(isinf(rl_tensor_data(t)[1]) && rl_tensor_data(t)[1] < 0); /* -1e300 overflows float */
   assert_float_equal(rl_tensor_data(t)[2], 3.25f, 0);
@@ -196,7 +167,7 @@ static void test_malformed(void **state) {
                   "scaling to [0, 1] is for ubyte data, this file holds int16");
   tu_assert_error(rl_idx_load_mem("\0\0\x08\x01\0\0\0\x01\0", 9, "f.idx", -1, 0, &t), RL_EARG, "limit -1");
   tu_assert_error(rl_idx_load_mem("\0\0\x08\x01\0\0\0\x01\0", 9, "f.idx", 0, 8, &t), RL_EARG, "unknown flags");
-  tu_assert_error(rl_idx_load(tmp_path("missing"), 0, 0, &t), RL_EIO, "No such file or directory");
+  tu_assert_error(rl_idx_load(tu_tmp_path("missing"), 0, 0, &t), RL_EIO, "No such file or directory");
   tu_assert_error(rl_idx_load("/", 0, 0, &t), RL_EIO, "idx.load: /: ");
   assert_null(t);
 
@@ -212,9 +183,9 @@ static void test_malformed(void **state) {
   n = gzip_bytes("\0\0\x08\x01\0\0\0\x02\x01\x02", 10, gz, sizeof gz);
   gz[n - 5] ^= 0x55; /* the stored length */
   expect_bad(gz, n, RL_EFORMAT, "corrupt gzip data");
-  write_file(tmp_path("bad.gz"), gz, n);
-  tu_assert_error(rl_idx_load(tmp_path("bad.gz"), 0, 0, &t), RL_EFORMAT, "bad.gz: corrupt gzip data");
-  remove(tmp_path("bad.gz"));
+  tu_write_file(tu_tmp_path("bad.gz"), gz, n);
+  tu_assert_error(rl_idx_load(tu_tmp_path("bad.gz"), 0, 0, &t), RL_EFORMAT, "bad.gz: corrupt gzip data");
+  remove(tu_tmp_path("bad.gz"));
   tu_assert_no_leaks();
 }
 
@@ -224,18 +195,18 @@ static void test_every_truncation(void **state) {
   const char *names[] = {"images-idx3-ubyte", "images-idx3-ubyte.gz", "labels-idx1-ubyte.gz", "f64-idx1"};
   for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
     unsigned char buf[512];
-    size_t n = slurp(data_path(names[k]), buf, sizeof buf);
+    size_t n = tu_slurp(tu_data_path(names[k]), buf, sizeof buf);
     rl_tensor *t = NULL;
     for (size_t len = 0; len < n; len++) {
       rl_status st = rl_idx_load_mem(buf, len, names[k], 0, 0, &t);
       if (st != RL_EFORMAT) fail_msg("%s cut at %zu: %s (%s)", names[k], len, rl_status_name(st), rl_errmsg());
       assert_null(t);
-      write_file(tmp_path("cut"), buf, len);
-      st = rl_idx_load(tmp_path("cut"), 0, 0, &t); /* a cut in the gzip trailer is caught too */
+      tu_write_file(tu_tmp_path("cut"), buf, len);
+      st = rl_idx_load(tu_tmp_path("cut"), 0, 0, &t); /* a cut in the gzip trailer is caught too */
       if (st != RL_EFORMAT) fail_msg("file %s cut at %zu: %s (%s)", names[k], len, rl_status_name(st), rl_errmsg());
     }
   }
-  remove(tmp_path("cut"));
+  remove(tu_tmp_path("cut"));
   tu_assert_no_leaks();
 }
 
@@ -258,11 +229,11 @@ static rl_status nm_load_file(void *ud) {
 static void test_nomem(void **state) {
   (void)state;
   unsigned char buf[512];
-  nm_ud u = {buf, slurp(data_path("images-idx3-ubyte.gz"), buf, sizeof buf), NULL};
+  nm_ud u = {buf, tu_slurp(tu_data_path("images-idx3-ubyte.gz"), buf, sizeof buf), NULL};
   assert_true(tu_nomem_sweep(nm_load, nm_done, &u) >= 3); /* inflate's state and window come from rl_mem_alloc */
-  u.n = slurp(data_path("images-idx3-ubyte"), buf, sizeof buf);
+  u.n = tu_slurp(tu_data_path("images-idx3-ubyte"), buf, sizeof buf);
   assert_true(tu_nomem_sweep(nm_load, nm_done, &u) >= 2);
-  u.buf = data_path("labels-idx1-ubyte.gz");
+  u.buf = tu_data_path("labels-idx1-ubyte.gz");
   assert_true(tu_nomem_sweep(nm_load_file, nm_done, &u) >= 2);
   tu_assert_no_leaks();
 }

@@ -9,35 +9,6 @@
 
 #include "testutil.h"
 
-static const char *data_path(const char *name) {
-  static char buf[1024];
-  const char *f = __FILE__, *slash = strrchr(f, '/');
-  int n = slash ? (int)(slash - f) : 0;
-  snprintf(buf, sizeof buf, "%.*s/../data/%s", n, f, name);
-  return buf;
-}
-
-static const char *tmp_path(const char *name) {
-  static char buf[256];
-  snprintf(buf, sizeof buf, "/tmp/relua_test_image_%ld_%s", (long)getpid(), name);
-  return buf;
-}
-
-static size_t slurp(const char *path, unsigned char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  size_t n = fread(buf, 1, cap, f);
-  fclose(f);
-  return n;
-}
-
-static void write_file(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(p, 1, n, f), n);
-  fclose(f);
-}
-
 static const char *const fixtures[] = {"gray16", "ga8", "rgba16i", "pal4trns", "pal8", "gray1", "rgb8key"};
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 
@@ -45,7 +16,7 @@ static rl_tensor *load_expected(const char *name) {
   char f[64];
   rl_tensor *t = NULL;
   snprintf(f, sizeof f, "%s.expected.npy", name);
-  TU_OK(rl_npy_load(data_path(f), &t));
+  TU_OK(rl_npy_load(tu_data_path(f), &t));
   return t;
 }
 
@@ -58,7 +29,7 @@ static void test_fixtures(void **state) {
     char f[64];
     snprintf(f, sizeof f, "%s.png", fixtures[k]);
     rl_tensor *t = NULL, *e = load_expected(fixtures[k]);
-    if (rl_image_load(data_path(f), RL_IMAGE_ASIS, &t) != RL_OK) fail_msg("%s: %s", f, rl_errmsg());
+    if (rl_image_load(tu_data_path(f), RL_IMAGE_ASIS, &t) != RL_OK) fail_msg("%s: %s", f, rl_errmsg());
     assert_int_equal(t->ndim, 3);
     assert_int_equal(t->shape[0], channels[k]);
     assert_int_equal(t->shape[1], 5);
@@ -75,17 +46,17 @@ static void test_forced_channels(void **state) {
   rl_tensor *t = NULL, *e = load_expected("rgba16i"), *g = load_expected("ga8");
   const float *x, *ex = rl_tensor_data(e), *gx = rl_tensor_data(g);
   const int n = 35;
-  TU_OK(rl_image_load(data_path("rgba16i.png"), RL_IMAGE_GRAY, &t));
+  TU_OK(rl_image_load(tu_data_path("rgba16i.png"), RL_IMAGE_GRAY, &t));
   assert_int_equal(t->shape[0], 1);
   x = rl_tensor_data(t);
   for (int i = 0; i < n; i++)
     assert_float_equal(x[i], 0.299f * ex[i] + 0.587f * ex[n + i] + 0.114f * ex[2 * n + i], 1e-6);
   rl_tensor_release(t);
-  TU_OK(rl_image_load(data_path("rgba16i.png"), RL_IMAGE_RGB, &t));
+  TU_OK(rl_image_load(tu_data_path("rgba16i.png"), RL_IMAGE_RGB, &t));
   assert_int_equal(t->shape[0], 3);
   assert_memory_equal(rl_tensor_data(t), ex, 3 * n * sizeof(float)); /* alpha dropped */
   rl_tensor_release(t);
-  TU_OK(rl_image_load(data_path("ga8.png"), RL_IMAGE_RGBA, &t));
+  TU_OK(rl_image_load(tu_data_path("ga8.png"), RL_IMAGE_RGBA, &t));
   x = rl_tensor_data(t);
   for (int i = 0; i < n; i++) {
     assert_float_equal(x[i], gx[i], 1e-6);
@@ -93,7 +64,7 @@ static void test_forced_channels(void **state) {
     assert_float_equal(x[3 * n + i], gx[n + i], 1e-6);
   }
   rl_tensor_release(t);
-  TU_OK(rl_image_load(data_path("gray16.png"), RL_IMAGE_GA, &t));
+  TU_OK(rl_image_load(tu_data_path("gray16.png"), RL_IMAGE_GA, &t));
   assert_int_equal(t->shape[0], 2);
   for (int i = 0; i < n; i++) assert_float_equal(rl_tensor_data(t)[n + i], 1.0f, 0);
   rl_tensor_release(t);
@@ -115,13 +86,13 @@ static void test_roundtrip(void **state) {
     tu_assert_close(y, x, 0, 0);
     rl_mem_free(buf);
     rl_tensor_release(y);
-    TU_OK(rl_image_save(tmp_path("rt.png"), x));
-    TU_OK(rl_image_load(tmp_path("rt.png"), RL_IMAGE_ASIS, &y));
+    TU_OK(rl_image_save(tu_tmp_path("rt.png"), x));
+    TU_OK(rl_image_load(tu_tmp_path("rt.png"), RL_IMAGE_ASIS, &y));
     tu_assert_close(y, x, 0, 0);
     rl_tensor_release(y);
     rl_tensor_release(x);
   }
-  remove(tmp_path("rt.png"));
+  remove(tu_tmp_path("rt.png"));
   /* [H x W] is gray, [1 x C x H x W] drops the batch dim; clamping, rounding, NaN */
   rl_tensor *x = tu_tensor(2, TU_SHAPE(2, 3), TU_DATA(-1, 2, NAN, 0.5f, 0.001f, 0.003f)), *y = NULL;
   void *buf;
@@ -177,15 +148,15 @@ static void test_malformed(void **state) {
   (void)state;
   rl_tensor *t = (rl_tensor *)1;
   unsigned char png[8192], raw[2048] = {0};
-  write_file(tmp_path("text.png"), "hello, world", 12);
+  tu_write_file(tu_tmp_path("text.png"), "hello, world", 12);
   char want[300];
-  snprintf(want, sizeof want, "image.load: %s: not a PNG file", tmp_path("text.png"));
-  tu_assert_error(rl_image_load(tmp_path("text.png"), 0, &t), RL_EFORMAT, want);
+  snprintf(want, sizeof want, "image.load: %s: not a PNG file", tu_tmp_path("text.png"));
+  tu_assert_error(rl_image_load(tu_tmp_path("text.png"), 0, &t), RL_EFORMAT, want);
   assert_null(t);
-  write_file(tmp_path("text.png"), "", 0);
-  tu_assert_error(rl_image_load(tmp_path("text.png"), 0, &t), RL_EFORMAT, "not a PNG file");
-  remove(tmp_path("text.png"));
-  tu_assert_error(rl_image_load(tmp_path("missing.png"), 0, &t), RL_EIO, "No such file or directory");
+  tu_write_file(tu_tmp_path("text.png"), "", 0);
+  tu_assert_error(rl_image_load(tu_tmp_path("text.png"), 0, &t), RL_EFORMAT, "not a PNG file");
+  remove(tu_tmp_path("text.png"));
+  tu_assert_error(rl_image_load(tu_tmp_path("missing.png"), 0, &t), RL_EIO, "No such file or directory");
   tu_assert_error(rl_image_load("/", 0, &t), RL_EIO, "image.load: /: read error: Is a directory");
   tu_assert_error(rl_image_load_mem("\x89PNG\r\n\x1a\n", 8, "m.png", 0, &t), RL_EFORMAT,
                   "image.load: m.png: truncated (the data ends at byte 8)");
@@ -237,20 +208,20 @@ static void test_every_truncation(void **state) {
     char f[64];
     unsigned char buf[1024];
     snprintf(f, sizeof f, "%s.png", fixtures[k]);
-    size_t n = slurp(data_path(f), buf, sizeof buf);
+    size_t n = tu_slurp(tu_data_path(f), buf, sizeof buf);
     for (size_t len = 0; len < n; len++) {
       rl_tensor *t = NULL;
       rl_status st = rl_image_load_mem(buf, len, f, 0, &t);
       if (st != RL_EFORMAT) fail_msg("%s cut at %zu: %s (%s)", f, len, rl_status_name(st), rl_errmsg());
       assert_null(t);
       if (k == 2) { /* and through a file, for one of them */
-        write_file(tmp_path("cut.png"), buf, len);
-        st = rl_image_load(tmp_path("cut.png"), 0, &t);
+        tu_write_file(tu_tmp_path("cut.png"), buf, len);
+        st = rl_image_load(tu_tmp_path("cut.png"), 0, &t);
         if (st != RL_EFORMAT) fail_msg("file %s cut at %zu: %s (%s)", f, len, rl_status_name(st), rl_errmsg());
       }
     }
   }
-  remove(tmp_path("cut.png"));
+  remove(tu_tmp_path("cut.png"));
   tu_assert_no_leaks();
 }
 
@@ -276,9 +247,9 @@ static void nm_save_done(void *ud) { rl_mem_free(((nm_ud *)ud)->out); }
 static void test_nomem(void **state) {
   (void)state;
   unsigned char buf[1024];
-  nm_ud u = {buf, slurp(data_path("rgba16i.png"), buf, sizeof buf), NULL, NULL, 0};
+  nm_ud u = {buf, tu_slurp(tu_data_path("rgba16i.png"), buf, sizeof buf), NULL, NULL, 0};
   assert_true(tu_nomem_sweep(nm_load, nm_load_done, &u) >= 5); /* libpng allocates through rl_mem_alloc */
-  u.n = slurp(data_path("pal4trns.png"), buf, sizeof buf);
+  u.n = tu_slurp(tu_data_path("pal4trns.png"), buf, sizeof buf);
   assert_true(tu_nomem_sweep(nm_load, nm_load_done, &u) >= 5);
   u.t = tu_randn(3, TU_SHAPE(3, 40, 50), 4, 0);
   assert_true(tu_nomem_sweep(nm_save, nm_save_done, &u) >= 5);
@@ -402,8 +373,8 @@ static void test_resize_vs_pil(void **state) {
     snprintf(in, sizeof in, "resize_%dx%d.npy", cases[k].H, cases[k].W);
     snprintf(ref, sizeof ref, "resize_%dx%d_to_%dx%d.pil.npy", cases[k].H, cases[k].W, cases[k].h, cases[k].w);
     rl_tensor *x = NULL, *r = NULL, *y = NULL;
-    TU_OK(rl_npy_load(data_path(in), &x));
-    TU_OK(rl_npy_load(data_path(ref), &r));
+    TU_OK(rl_npy_load(tu_data_path(in), &x));
+    TU_OK(rl_npy_load(tu_data_path(ref), &r));
     TU_OK(rl_image_resize(x, cases[k].h, cases[k].w, 1, &y));
     tu_assert_close(y, r, 1e-6, 1e-6);
     rl_tensor_release(x);

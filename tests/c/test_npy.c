@@ -8,21 +8,6 @@
 
 #include "testutil.h"
 
-/* tests/data/ beside tests/c/ (CMake passes absolute source paths). */
-static const char *data_path(const char *name) {
-  static char buf[1024];
-  const char *f = __FILE__, *slash = strrchr(f, '/');
-  int n = slash ? (int)(slash - f) : 0;
-  snprintf(buf, sizeof buf, "%.*s/../data/%s", n, f, name);
-  return buf;
-}
-
-static const char *tmp_path(const char *name) {
-  static char buf[256];
-  snprintf(buf, sizeof buf, "/tmp/relua_test_npy_%ld_%s", (long)getpid(), name);
-  return buf;
-}
-
 /* A v1.0 .npy image from a header dict and raw data bytes. */
 static size_t build(unsigned char *out, const char *dict, const void *data, size_t n) {
   size_t dl = strlen(dict), hl = dl + 1;
@@ -64,11 +49,11 @@ static void test_roundtrip_f32(void **state) {
   rl_tensor_release(y);
   /* a non-contiguous view is saved in its logical order, through a file */
   TU_OK(rl_tensor_view_transpose(x, 0, 2, &tr));
-  TU_OK(rl_npy_save(tmp_path("t.npy"), tr, RL_NPY_F32));
-  TU_OK(rl_npy_load(tmp_path("t.npy"), &y));
+  TU_OK(rl_npy_save(tu_tmp_path("t.npy"), tr, RL_NPY_F32));
+  TU_OK(rl_npy_load(tu_tmp_path("t.npy"), &y));
   TU_OK(rl_tensor_clone(tr, &c));
   tu_assert_close(y, c, 0, 0);
-  remove(tmp_path("t.npy"));
+  remove(tu_tmp_path("t.npy"));
   rl_tensor_release(y);
   rl_tensor_release(c);
   rl_tensor_release(tr);
@@ -187,27 +172,27 @@ static void test_fortran_order(void **state) {
 static void test_numpy_files(void **state) {
   (void)state;
   rl_tensor *t = NULL;
-  TU_OK(rl_npy_load(data_path("f8_big_fortran.npy"), &t)); /* arange(24).reshape(2,3,4)*0.5-3, '>f8', F order */
+  TU_OK(rl_npy_load(tu_data_path("f8_big_fortran.npy"), &t)); /* arange(24).reshape(2,3,4)*0.5-3, '>f8', F order */
   assert_int_equal(t->ndim, 3);
   assert_int_equal(t->shape[0], 2);
   assert_int_equal(t->shape[2], 4);
   for (int i = 0; i < 24; i++) assert_float_equal(rl_tensor_data(t)[i], i * 0.5f - 3, 0);
   rl_tensor_release(t);
-  TU_OK(rl_npy_load(data_path("i2_little.npy"), &t));
+  TU_OK(rl_npy_load(tu_data_path("i2_little.npy"), &t));
   assert_int_equal(t->shape[1], 4);
   for (int i = 0; i < 12; i++) assert_float_equal(rl_tensor_data(t)[i], i * 1000 - 6000, 0);
   rl_tensor_release(t);
-  TU_OK(rl_npy_load(data_path("bool.npy"), &t));
+  TU_OK(rl_npy_load(tu_data_path("bool.npy"), &t));
   expect_values(t, 6, TU_DATA(1, 0, 1, 0, 0, 1));
   rl_tensor_release(t);
-  TU_OK(rl_npy_load(data_path("u1_scalar.npy"), &t));
+  TU_OK(rl_npy_load(tu_data_path("u1_scalar.npy"), &t));
   assert_int_equal(t->ndim, 0);
   expect_values(t, 1, TU_DATA(200));
   rl_tensor_release(t);
-  TU_OK(rl_npy_load(data_path("f4_1d.npy"), &t));
+  TU_OK(rl_npy_load(tu_data_path("f4_1d.npy"), &t));
   expect_values(t, 4, TU_DATA(1.5f, -2.25f, 3e-8f, 65504.0f));
   rl_tensor_release(t);
-  TU_OK(rl_npy_load(data_path("f4_v2.npy"), &t));
+  TU_OK(rl_npy_load(tu_data_path("f4_v2.npy"), &t));
   expect_values(t, 4, TU_DATA(1, 2, 3, 4));
   rl_tensor_release(t);
   tu_assert_no_leaks();
@@ -285,11 +270,11 @@ static void test_malformed_preamble(void **state) {
   f[8] = 11; /* version 2, 12-byte preamble, then 11 bytes of header */
   f[9] = f[10] = f[11] = 0;
   tu_assert_error(rl_npy_load_mem(f, 11, "a.npy", &t), RL_EFORMAT, "truncated in the preamble (11 bytes)");
-  tu_assert_error(rl_npy_load(tmp_path("missing.npy"), &t), RL_EIO, "No such file or directory");
+  tu_assert_error(rl_npy_load(tu_tmp_path("missing.npy"), &t), RL_EIO, "No such file or directory");
   tu_assert_error(rl_npy_load("/", &t), RL_EIO, "npy.load: /: ");
   rl_tensor *x = tu_tensor(1, TU_SHAPE(1), TU_DATA(1));
   tu_assert_error(rl_npy_save("/nonexistent-dir/x.npy", x, RL_NPY_F32), RL_EIO, "npy.save: /nonexistent-dir/x.npy: ");
-  tu_assert_error(rl_npy_save(tmp_path("x.npy"), x, (rl_npy_dtype)7), RL_EARG, "unknown dtype 7");
+  tu_assert_error(rl_npy_save(tu_tmp_path("x.npy"), x, (rl_npy_dtype)7), RL_EARG, "unknown dtype 7");
   rl_tensor_release(x);
   assert_null(t);
   tu_assert_no_leaks();
@@ -301,7 +286,7 @@ static void test_every_truncation(void **state) {
   const char *names[] = {"f8_big_fortran.npy", "f4_v2.npy", "u1_scalar.npy", "bool.npy"};
   for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
     unsigned char buf[1024];
-    FILE *f = fopen(data_path(names[k]), "rb");
+    FILE *f = fopen(tu_data_path(names[k]), "rb");
     assert_non_null(f);
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
@@ -314,11 +299,11 @@ static void test_every_truncation(void **state) {
       assert_null(t);
     }
     /* and a file on disk cut short */
-    f = fopen(tmp_path("cut.npy"), "wb");
+    f = fopen(tu_tmp_path("cut.npy"), "wb");
     fwrite(buf, 1, n - 3, f);
     fclose(f);
-    tu_assert_error(rl_npy_load(tmp_path("cut.npy"), &t), RL_EFORMAT, "cut.npy: ");
-    remove(tmp_path("cut.npy"));
+    tu_assert_error(rl_npy_load(tu_tmp_path("cut.npy"), &t), RL_EFORMAT, "cut.npy: ");
+    remove(tu_tmp_path("cut.npy"));
   }
   tu_assert_no_leaks();
 }
@@ -327,12 +312,12 @@ static void test_interrupt(void **state) {
   (void)state;
   rl_tensor *x = NULL, *y = NULL;
   TU_OK(rl_tensor_zeros(1, TU_SHAPE(400000), &x)); /* 1.6 MB: read in more than 64 chunks */
-  TU_OK(rl_npy_save(tmp_path("big.npy"), x, RL_NPY_F32));
+  TU_OK(rl_npy_save(tu_tmp_path("big.npy"), x, RL_NPY_F32));
   rl_interrupt();
-  tu_assert_error(rl_npy_load(tmp_path("big.npy"), &y), RL_EINTR, "npy.load: interrupted");
+  tu_assert_error(rl_npy_load(tu_tmp_path("big.npy"), &y), RL_EINTR, "npy.load: interrupted");
   assert_null(y);
-  TU_OK(rl_npy_load(tmp_path("big.npy"), &y));
-  remove(tmp_path("big.npy"));
+  TU_OK(rl_npy_load(tu_tmp_path("big.npy"), &y));
+  remove(tu_tmp_path("big.npy"));
   rl_tensor_release(y);
   rl_tensor_release(x);
   tu_assert_no_leaks();
@@ -360,7 +345,7 @@ static void nm_save_done(void *ud) { rl_mem_free(((nm_ud *)ud)->out); }
 static void test_nomem(void **state) {
   (void)state;
   unsigned char buf[1024];
-  FILE *f = fopen(data_path("f8_big_fortran.npy"), "rb");
+  FILE *f = fopen(tu_data_path("f8_big_fortran.npy"), "rb");
   assert_non_null(f);
   nm_ud u = {buf, fread(buf, 1, sizeof buf, f), NULL, NULL, 0};
   fclose(f);

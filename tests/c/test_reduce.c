@@ -9,17 +9,6 @@
 
 static float at(const rl_tensor *t, int64_t i) { return rl_tensor_data(t)[i]; }
 
-static void assert_values(const rl_tensor *t, int n, const float *want) {
-  assert_int_equal(rl_tensor_numel(t), n);
-  rl_tensor *c = NULL;
-  TU_OK(rl_tensor_clone(t, &c));
-  for (int i = 0; i < n; i++)
-    if (at(c, i) != want[i] && !(fabsf(at(c, i) - want[i]) <= 1e-5f + 1e-5f * fabsf(want[i])) &&
-        !(isnan(want[i]) && isnan(at(c, i))))
-      fail_msg("element %d: %.7g, expected %.7g", i, at(c, i), want[i]);
-  rl_tensor_release(c);
-}
-
 static void assert_shape(const rl_tensor *t, int ndim, const int64_t *shape) {
   if (t->ndim != ndim || memcmp(t->shape, shape, (size_t)ndim * sizeof *shape))
     fail_msg("shape %s, expected %s", rl_shapestr(t).s, rl_shapestr_dims(ndim, shape).s);
@@ -97,32 +86,32 @@ static void test_sum_values(void **state) {
   TU_OK(rl_tensor_view_reshape(r, 3, TU_SHAPE(2, 3, 4), &t));
   TU_OK(rl_sum(t, 0, NULL, 0, &y));
   assert_int_equal(y->ndim, 0);
-  assert_values(y, 1, TU_DATA(276));
+  tu_assert_values(y, 1, TU_DATA(276));
   rl_tensor_release(y);
   TU_OK(rl_sum(t, 0, NULL, 1, &y));
   assert_shape(y, 3, TU_SHAPE(1, 1, 1));
   rl_tensor_release(y);
   TU_OK(rl_sum(t, 1, (int[]){-1}, 0, &y));
   assert_shape(y, 2, TU_SHAPE(2, 3));
-  assert_values(y, 6, TU_DATA(6, 22, 38, 54, 70, 86));
+  tu_assert_values(y, 6, TU_DATA(6, 22, 38, 54, 70, 86));
   rl_tensor_release(y);
   TU_OK(rl_sum(t, 1, (int[]){1}, 1, &y));
   assert_shape(y, 3, TU_SHAPE(2, 1, 4));
-  assert_values(y, 8, TU_DATA(12, 15, 18, 21, 48, 51, 54, 57));
+  tu_assert_values(y, 8, TU_DATA(12, 15, 18, 21, 48, 51, 54, 57));
   rl_tensor_release(y);
   TU_OK(rl_sum(t, 2, (int[]){2, 0}, 0, &y));
   assert_shape(y, 1, TU_SHAPE(3));
-  assert_values(y, 3, TU_DATA(60, 92, 124));
+  tu_assert_values(y, 3, TU_DATA(60, 92, 124));
   rl_tensor_release(y);
   TU_OK(rl_mean(t, 2, (int[]){0, 1}, 0, &y));
-  assert_values(y, 4, TU_DATA(10, 11, 12, 13));
+  tu_assert_values(y, 4, TU_DATA(10, 11, 12, 13));
   rl_tensor_release(y);
   /* a transposed view: [4 x 3 x 2] */
   rl_tensor *tr = NULL;
   TU_OK(rl_tensor_view_transpose(t, 0, 2, &tr));
   TU_OK(rl_sum(tr, 1, (int[]){2}, 0, &y));
   assert_shape(y, 2, TU_SHAPE(4, 3));
-  assert_values(y, 12, TU_DATA(12, 20, 28, 14, 22, 30, 16, 24, 32, 18, 26, 34));
+  tu_assert_values(y, 12, TU_DATA(12, 20, 28, 14, 22, 30, 16, 24, 32, 18, 26, 34));
   rl_tensor_release(y);
   rl_tensor_release(tr);
   rl_tensor_release(t);
@@ -134,22 +123,22 @@ static void test_norm_var_values(void **state) {
   (void)state;
   rl_tensor *t = tu_tensor(2, TU_SHAPE(2, 3), TU_DATA(3, -4, 0, 1, 2, 2)), *y = NULL, *g = NULL;
   TU_OK(rl_norm(t, 2, 1, (int[]){1}, 0, &y));
-  assert_values(y, 2, TU_DATA(5, 3));
+  tu_assert_values(y, 2, TU_DATA(5, 3));
   rl_tensor_release(y);
   TU_OK(rl_norm(t, 1, 0, NULL, 0, &y));
-  assert_values(y, 1, TU_DATA(12));
+  tu_assert_values(y, 1, TU_DATA(12));
   rl_tensor_release(y);
   TU_OK(rl_norm(t, 3, 1, (int[]){0}, 1, &y));
   assert_shape(y, 2, TU_SHAPE(1, 3));
-  assert_values(y, 3, TU_DATA(cbrtf(28), cbrtf(72), 2));
+  tu_assert_values(y, 3, TU_DATA(cbrtf(28), cbrtf(72), 2));
   rl_tensor_release(y);
   /* var of [3 -4 0] is 37/3 (mean -1/3); of [1 2 2], 1/3 unbiased, 2/9 biased */
   TU_OK(rl_var(t, 1, (int[]){1}, 1, 0, &y));
-  assert_values(y, 2, TU_DATA(37.0f / 3, 1.0f / 3));
+  tu_assert_values(y, 2, TU_DATA(37.0f / 3, 1.0f / 3));
   rl_tensor_release(y);
   TU_OK(rl_var(t, 1, (int[]){-1}, 0, 1, &y));
   assert_shape(y, 2, TU_SHAPE(2, 1));
-  assert_values(y, 2, TU_DATA(74.0f / 9, 2.0f / 9));
+  tu_assert_values(y, 2, TU_DATA(74.0f / 9, 2.0f / 9));
   rl_tensor_release(y);
   /* the norm's gradient is 0 where the norm is 0 (a whole zero row) */
   rl_tensor *z = tu_tensor(2, TU_SHAPE(2, 2), TU_DATA(0, 0, 3, 4));
@@ -157,21 +146,21 @@ static void test_norm_var_values(void **state) {
   for (int p = 1; p <= 3; p++) {
     TU_OK(rl_norm(z, (float)p, 1, (int[]){1}, 0, &y));
     TU_OK(rl_tape_backward(y, NULL, 1, &z, &g, NULL));
-    if (p == 2) assert_values(g, 4, TU_DATA(0, 0, 0.6f, 0.8f));
-    if (p == 1) assert_values(g, 4, TU_DATA(0, 0, 1, 1));
-    if (p == 3) assert_values(g, 4, TU_DATA(0, 0, 9 / powf(91, 2.0f / 3), 16 / powf(91, 2.0f / 3)));
+    if (p == 2) tu_assert_values(g, 4, TU_DATA(0, 0, 0.6f, 0.8f));
+    if (p == 1) tu_assert_values(g, 4, TU_DATA(0, 0, 1, 1));
+    if (p == 3) tu_assert_values(g, 4, TU_DATA(0, 0, 9 / powf(91, 2.0f / 3), 16 / powf(91, 2.0f / 3)));
     rl_tensor_release(g);
     rl_tensor_release(y);
   }
   /* mean: 1/n each; var: 2 (x - mean) / (n - 1) */
   TU_OK(rl_mean(z, 0, NULL, 0, &y));
   TU_OK(rl_tape_backward(y, NULL, 1, &z, &g, NULL));
-  assert_values(g, 4, TU_DATA(0.25f, 0.25f, 0.25f, 0.25f));
+  tu_assert_values(g, 4, TU_DATA(0.25f, 0.25f, 0.25f, 0.25f));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_var(z, 0, NULL, 1, 0, &y));
   TU_OK(rl_tape_backward(y, NULL, 1, &z, &g, NULL));
-  assert_values(g, 4, TU_DATA(-7.0f / 6, -7.0f / 6, 5.0f / 6, 9.0f / 6));
+  tu_assert_values(g, 4, TU_DATA(-7.0f / 6, -7.0f / 6, 5.0f / 6, 9.0f / 6));
   rl_tensor_release(g);
   rl_tensor_release(y);
   rl_tensor_release(z);
@@ -293,45 +282,45 @@ static void test_max_values(void **state) {
             *g = NULL;
   TU_OK(rl_max(t, 1, 0, &y));
   assert_shape(y, 1, TU_SHAPE(2));
-  assert_values(y, 2, TU_DATA(5, -1));
+  tu_assert_values(y, 2, TU_DATA(5, -1));
   rl_tensor_release(y);
   TU_OK(rl_argmax(t, -1, 1, &y));
   assert_shape(y, 2, TU_SHAPE(2, 1));
-  assert_values(y, 2, TU_DATA(1, 0));
+  tu_assert_values(y, 2, TU_DATA(1, 0));
   rl_tensor_release(y);
   TU_OK(rl_argmin(t, 1, 0, &y));
-  assert_values(y, 2, TU_DATA(0, 1));
+  tu_assert_values(y, 2, TU_DATA(0, 1));
   rl_tensor_release(y);
   TU_OK(rl_min(t, 0, 0, &y));
-  assert_values(y, 4, TU_DATA(-1, -3, -1, -3));
+  tu_assert_values(y, 4, TU_DATA(-1, -3, -1, -3));
   rl_tensor_release(y);
   TU_OK(rl_argmax(t, 0, 0, &y));
-  assert_values(y, 4, TU_DATA(0, 0, 0, 0));
+  tu_assert_values(y, 4, TU_DATA(0, 0, 0, 0));
   rl_tensor_release(y);
   TU_OK(rl_argmax(t, RL_ALL_DIMS, 0, &y)); /* flat index, first on ties */
   assert_int_equal(y->ndim, 0);
-  assert_values(y, 1, TU_DATA(1));
+  tu_assert_values(y, 1, TU_DATA(1));
   rl_tensor_release(y);
   TU_OK(rl_argmin(t, RL_ALL_DIMS, 1, &y));
   assert_shape(y, 2, TU_SHAPE(1, 1));
-  assert_values(y, 1, TU_DATA(5));
+  tu_assert_values(y, 1, TU_DATA(5));
   rl_tensor_release(y);
   /* the gradient goes to the first extremum only */
   TU_OK(rl_tensor_set_requires_grad(t, 1));
   TU_OK(rl_max(t, 1, 0, &y));
   rl_tensor *seed = tu_tensor(1, TU_SHAPE(2), TU_DATA(2, 3));
   TU_OK(rl_tape_backward(y, seed, 1, &t, &g, NULL));
-  assert_values(g, 8, TU_DATA(0, 2, 0, 0, 3, 0, 0, 0));
+  tu_assert_values(g, 8, TU_DATA(0, 2, 0, 0, 3, 0, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_min(t, RL_ALL_DIMS, 0, &y));
   TU_OK(rl_tape_backward(y, NULL, 1, &t, &g, NULL));
-  assert_values(g, 8, TU_DATA(0, 0, 0, 0, 0, 1, 0, 0));
+  tu_assert_values(g, 8, TU_DATA(0, 0, 0, 0, 0, 1, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_max(t, 0, 1, &y));
   TU_OK(rl_tape_backward(y, NULL, 1, &t, &g, NULL));
-  assert_values(g, 8, TU_DATA(1, 1, 1, 1, 0, 0, 0, 0));
+  tu_assert_values(g, 8, TU_DATA(1, 1, 1, 1, 0, 0, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
   /* a rule may run the recorded backward on other inputs: the extremum is
@@ -339,14 +328,14 @@ static void test_max_values(void **state) {
   rl_tensor *other = tu_tensor(2, TU_SHAPE(2, 4), TU_DATA(9, 0, 0, 0, 0, 0, 0, 8)), *gin = NULL;
   TU_OK(rl_max(t, 1, 0, &y));
   TU_OK(rl_node_backward(y->node, &other, seed, NULL, &gin));
-  assert_values(gin, 8, TU_DATA(2, 0, 0, 0, 0, 0, 0, 3));
+  tu_assert_values(gin, 8, TU_DATA(2, 0, 0, 0, 0, 0, 0, 3));
   rl_tensor_release(gin);
   rl_tensor_release(other);
   rl_tensor_release(y);
   /* argmax records but passes no gradient */
   TU_OK(rl_argmax(t, 1, 0, &y));
   TU_OK(rl_tape_backward(y, NULL, 1, &t, &g, NULL));
-  assert_values(g, 8, TU_DATA(0, 0, 0, 0, 0, 0, 0, 0));
+  tu_assert_values(g, 8, TU_DATA(0, 0, 0, 0, 0, 0, 0, 0));
   rl_tensor_release(g);
   rl_tensor_release(y);
   /* NaN wins, at its first place */
@@ -355,7 +344,7 @@ static void test_max_values(void **state) {
   assert_true(isnan(at(y, 0)));
   rl_tensor_release(y);
   TU_OK(rl_argmin(n, 0, 0, &y));
-  assert_values(y, 1, TU_DATA(1));
+  tu_assert_values(y, 1, TU_DATA(1));
   rl_tensor_release(y);
   /* long rows (the lane scan): ties and NaN, rows of 100 */
   rl_tensor *w = NULL;
@@ -366,24 +355,24 @@ static void test_max_values(void **state) {
   pw[100 + 3] = pw[100 + 99] = -5; /* row 1: min twice, at the edges of lanes */
   pw[200 + 80] = NAN;              /* row 2: NaN wins both */
   TU_OK(rl_argmax(w, 1, 0, &y));
-  assert_values(y, 3, TU_DATA(70, 2, 80));
+  tu_assert_values(y, 3, TU_DATA(70, 2, 80));
   rl_tensor_release(y);
   TU_OK(rl_argmin(w, 1, 0, &y));
   assert_int_equal((int)at(y, 1), 3);
   assert_int_equal((int)at(y, 2), 80);
   rl_tensor_release(y);
   TU_OK(rl_max(w, -1, 0, &y));
-  assert_values(y, 3, TU_DATA(20, 12, NAN));
+  tu_assert_values(y, 3, TU_DATA(20, 12, NAN));
   rl_tensor_release(y);
   rl_tensor_release(w);
   /* a transposed view: [[1, -1], [5, -3], [2, -1], [5, -3]] */
   rl_tensor *tr = NULL;
   TU_OK(rl_tensor_view_transpose(t, 0, 1, &tr));
   TU_OK(rl_argmax(tr, 0, 0, &y));
-  assert_values(y, 2, TU_DATA(1, 0));
+  tu_assert_values(y, 2, TU_DATA(1, 0));
   rl_tensor_release(y);
   TU_OK(rl_max(tr, 1, 0, &y));
-  assert_values(y, 4, TU_DATA(1, 5, 2, 5));
+  tu_assert_values(y, 4, TU_DATA(1, 5, 2, 5));
   rl_tensor_release(y);
   rl_tensor_release(tr);
   rl_tensor_release(n);
@@ -474,21 +463,21 @@ static void test_expanded_inputs(void **state) {
   TU_OK(rl_tensor_set_requires_grad(a, 1));
   TU_OK(rl_tensor_view_expand(a, 2, TU_SHAPE(4, 3), &e));
   TU_OK(rl_sum(e, 1, (int[]){0}, 0, &y));
-  assert_values(y, 3, TU_DATA(4, -8, 12));
+  tu_assert_values(y, 3, TU_DATA(4, -8, 12));
   TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
-  assert_values(g, 3, TU_DATA(4, 4, 4));
+  tu_assert_values(g, 3, TU_DATA(4, 4, 4));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_var(e, 1, (int[]){1}, 0, 0, &y)); /* each row is [1 -2 3]: var 38/9 */
-  assert_values(y, 4, TU_DATA(38.0f / 9, 38.0f / 9, 38.0f / 9, 38.0f / 9));
+  tu_assert_values(y, 4, TU_DATA(38.0f / 9, 38.0f / 9, 38.0f / 9, 38.0f / 9));
   rl_tensor_release(y);
   TU_OK(rl_max(e, 0, 0, &y)); /* all rows tie: the gradient goes to row 0, then sums to a */
   TU_OK(rl_tape_backward(y, NULL, 1, &a, &g, NULL));
-  assert_values(g, 3, TU_DATA(1, 1, 1));
+  tu_assert_values(g, 3, TU_DATA(1, 1, 1));
   rl_tensor_release(g);
   rl_tensor_release(y);
   TU_OK(rl_argmax(e, 1, 0, &y));
-  assert_values(y, 4, TU_DATA(2, 2, 2, 2));
+  tu_assert_values(y, 4, TU_DATA(2, 2, 2, 2));
   rl_tensor_release(y);
   rl_tensor_release(e);
   rl_tensor_release(a);
@@ -533,9 +522,9 @@ static void test_tape(void **state) {
   TU_OK(rl_max(a, RL_ALL_DIMS, 0, &m));   /* 4 */
   TU_OK(rl_mul(s, m, &y));                /* [12, 28] */
   TU_OK(rl_sum(y, 0, NULL, 0, &total));   /* 40 = 4 * sum(a) */
-  assert_values(total, 1, TU_DATA(40));
+  tu_assert_values(total, 1, TU_DATA(40));
   TU_OK(rl_tape_backward(total, NULL, 1, &a, &g, NULL));
-  assert_values(g, 4, TU_DATA(4, 4, 4, 4 + 10));
+  tu_assert_values(g, 4, TU_DATA(4, 4, 4, 4 + 10));
   rl_tensor_release(g);
   rl_tensor *all[] = {a, s, m, y, total};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) rl_tensor_release(all[i]);

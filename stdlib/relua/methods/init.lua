@@ -68,8 +68,10 @@ local function check_value(spec, v)
   return nil
 end
 
--- opts merged over the defaults of `options`, or an error naming the bad one.
+-- opts merged over the defaults of `options`, or an error naming the bad
+-- one, positioned at the caller of the method (check_options <- call <- caller).
 function M.check_options(name, options, opts)
+  local function fail(fmt, ...) error(string.format(fmt, ...), 4) end
   if opts ~= nil and type(opts) ~= "table" then fail("%s: options must be a table, got %s", name, type(opts)) end
   local out = {}
   for k, v in pairs(opts or {}) do
@@ -127,6 +129,14 @@ function M.get(name)
     if b == name then
       require("relua.methods." .. name)
       return registry[name]
+    end
+  end
+  -- a user's method file on package.path (relua/methods/<name>.lua) registers on first use too
+  if type(name) == "string" and name:match("^[%a_][%w_]*$") then
+    local ok, err = pcall(require, "relua.methods." .. name)
+    if ok and registry[name] then return registry[name] end
+    if not ok and not tostring(err):find("module 'relua.methods." .. name .. "' not found", 1, true) then
+      error(err, 0)
     end
   end
   local known = M.list()

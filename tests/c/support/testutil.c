@@ -1,7 +1,9 @@
 /* testutil.c: gradient checks, allocation-failure sweeps, comparisons. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -143,4 +145,44 @@ void tu_assert_no_leaks(void) {
   if (rl_node_live_count() != 0) fail_msg("%ld tape nodes still live", rl_node_live_count());
   if (rl_alloc_live_bytes() != 0)
     fail_msg("%zu bytes in %zu blocks still live", rl_alloc_live_bytes(), rl_alloc_live_blocks());
+}
+
+void tu_assert_values(const rl_tensor *t, int n, const float *want) {
+  assert_int_equal(rl_tensor_numel(t), n);
+  rl_tensor *c = NULL;
+  TU_OK(rl_tensor_clone(t, &c));
+  const float *v = rl_tensor_data(c);
+  for (int i = 0; i < n; i++)
+    if (v[i] != want[i] && !(fabsf(v[i] - want[i]) <= 1e-5f + 1e-5f * fabsf(want[i])) &&
+        !(isnan(want[i]) && isnan(v[i])))
+      fail_msg("element %d: %.7g, expected %.7g", i, v[i], want[i]);
+  rl_tensor_release(c);
+}
+
+const char *tu_data_path(const char *name) {
+  static char buf[1024];
+  snprintf(buf, sizeof buf, "%s/%s", RELUA_TEST_DATA_DIR, name);
+  return buf;
+}
+
+const char *tu_tmp_path(const char *name) {
+  static char buf[1024];
+  const char *dir = getenv("TMPDIR");
+  snprintf(buf, sizeof buf, "%s/relua_test_%ld_%s", dir && *dir ? dir : "/tmp", (long)getpid(), name);
+  return buf;
+}
+
+size_t tu_slurp(const char *path, unsigned char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  size_t n = fread(buf, 1, cap, f);
+  fclose(f);
+  return n;
+}
+
+void tu_write_file(const char *path, const void *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) fail_msg("cannot create %s", path);
+  assert_int_equal(fwrite(p, 1, n, f), n);
+  fclose(f);
 }

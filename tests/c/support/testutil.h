@@ -52,6 +52,17 @@ void tu_assert_error(rl_status st, rl_status expected, const char *part);
 /* Asserts no tensor memory or node is live (after workspaces are freed). */
 void tu_assert_no_leaks(void);
 
+/* Exact-ish values: |a - want| <= 1e-5 (1 + |want|), NaN equal to NaN; n elements. */
+void tu_assert_values(const rl_tensor *t, int n, const float *want);
+
+/* Files: a fixture under tests/data/, a per-process temporary path, whole-file
+** reads (at most cap bytes; fails the test if the file cannot be opened) and
+** writes. Paths come back in static buffers (one per function). */
+const char *tu_data_path(const char *name);
+const char *tu_tmp_path(const char *name);
+size_t tu_slurp(const char *path, unsigned char *buf, size_t cap);
+void tu_write_file(const char *path, const void *p, size_t n);
+
 #define TU_OK(expr)                                                            \
   do {                                                                         \
     rl_status tu_st_ = (expr);                                                 \

@@ -1,0 +1,146 @@
+-- relua.viz: reduction, percentiles, normalisation, heatmaps, overlays, text, grids.
+local T = require "harness"
+local relua = require "relua"
+local viz = require "relua.viz"
+
+local function same_shape(t, s) return table.concat(t:shape(), "x") == s end
+
+T.test("reduce: sum, abs, l2, max_abs over channels", function()
+  local r = relua.tensor{{{1, -2}}, {{-3, 4}}}             -- 2 x 1 x 2
+  T.close(viz.reduce(r), relua.tensor{{-2, 2}}, 0, "sum")
+  T.close(viz.reduce(r, "abs"), relua.tensor{{4, 6}}, 0, "abs")
+  T.close(viz.reduce(r, "l2"), relua.tensor{{math.sqrt(10), math.sqrt(20)}}, 1e-6, "l2")
+  T.close(viz.reduce(r, "max_abs"), relua.tensor{{3, 4}}, 0, "max_abs")
+  T.close(viz.reduce(r:unsqueeze(1)), relua.tensor{{-2, 2}}, 0, "a batch of one")
+  T.close(viz.reduce(relua.tensor{{-1, 2}}, "abs"), relua.tensor{{1, 2}}, 0, "2-D: abs of the map")
+  T.check_error("viz.reduce: unknown reduction 'mean'", viz.reduce, r, "mean")
+  T.check_error("holds 2 samples", viz.reduce, relua.zeros(2, 3, 4, 4))
+  T.check_error("is not [H x W]", viz.reduce, relua.zeros(4))
+end)
+
+T.test("percentile: numpy's linear interpolation", function()
+  T.close(viz.percentile(relua.tensor{1, 2, 3, 4}, 25), 1.75, 1e-6, "between order statistics")
+  T.close(viz.percentile(relua.tensor{4, 1, 3, 2}, 99.5), 3.985, 1e-6, "unsorted input")
+  T.close(viz.percentile(relua.arange(1, 102), 37), 38, 1e-6, "1..101")
+  T.close(viz.percentile(relua.tensor{5, 5, 5, -1}, 50), 5, 0, "ties")
+  T.close(viz.percentile(relua.tensor{{-3, 7}, {0.5, 2}}, 0), -3, 0, "0 is the minimum")
+  T.close(viz.percentile(relua.tensor{{-3, 7}, {0.5, 2}}, 100), 7, 0, "100 is the maximum")
+  T.close(viz.percentile(relua.tensor{1e-8, 2e-8, 3e-8, 1}, 50), 2.5e-8, 1e-12, "tiny values stay exact")
+  local x = relua.randn(1000, {seed = 5})
+  local p = viz.percentile(x, 90)
+  local below = ((x:neg() + p):sign() + 1):clamp(0, 1):sum():item()
+  T.check(below >= 900 and below <= 901, "90% of the values at or below the 90th percentile: " .. below)
+  T.check_error("q must be in [0, 100]", viz.percentile, x, 101)
+  -- large, heavy-tailed, with many ties: against sorting in Lua
+  local big = (relua.randn(20000, {seed = 6}) * relua.rand(20000, {seed = 7}):pow(6) * 50):clamp(-3, 1e9)
+  big = big - big:sign() * 0.25                                -- ties at -3.25 and many near +-0.25
+  local sorted = big:totable()
+  table.sort(sorted)
+  local n = #sorted
+  for _, q in ipairs{0, 0.1, 1, 37.5, 50, 99, 99.5, 99.99, 100} do
+    local pos = q / 100 * (n - 1)
+    local i = math.floor(pos)
+    local want = sorted[i + 1] + ((sorted[math.min(n, i + 2)] - sorted[i + 1]) * (pos - i))
+    T.close(viz.percentile(big, q), want, 1e-6, "q = " .. q)
+  end
+  T.close(viz.percentile(relua.full(5000, 2.5), 50), 2.5, 0, "all equal")
+end)
+
+T.test("normalize: symmetric, minmax, positive, percentile clipping", function()
+  local h = relua.tensor{{-2, 1}, {0, 0.5}}
+  local n, lo, hi = viz.normalize(h)
+  T.close(n, relua.tensor{{-1, 0.5}, {0, 0.25}}, 1e-7, "symmetric: / max|R|")
+  T.check(lo == -1 and hi == 1, "symmetric range")
+  n, lo, hi = viz.normalize(h, {normalize = "minmax"})
+  T.close(n, relua.tensor{{0, 1}, {2 / 3, 2.5 / 3}}, 1e-6, "minmax")
+  T.check(lo == 0 and hi == 1, "minmax range")
+  n = viz.normalize(h, {normalize = "positive"})
+  T.close(n, relua.tensor{{0, 1}, {0, 0.5}}, 1e-7, "positive")
+  local big = relua.cat({relua.arange(1, 101), relua.tensor{1e6}}, 1)  -- 1..100 and an outlier
+  n = viz.normalize(big, {percentile = 99})
+  T.close(n[101], 1, 0, "the outlier clipped to 1")
+  T.check(n[50] > 0.4, "the rest not washed out: " .. n[50])
+  T.close(viz.normalize(relua.zeros(2, 2)), relua.zeros(2, 2), 0, "all zero stays zero")
+  n, lo, hi = viz.normalize(h, {normalize = "none", vmin = -4, vmax = 4})
+  T.check(lo == -4 and hi == 4, "none keeps vmin and vmax")
+  T.check_error("unknown mode 'log'", viz.normalize, h, {normalize = "log"})
+  T.check_error("percentile must be in (0, 100]", viz.normalize, h, {percentile = 0})
+end)
+
+T.test("heatmap: bwr centred on zero, size, cmap", function()
+  local r = relua.tensor{{{-2, 0, 2}}}                      -- 1 x 1 x 3
+  local rgb = viz.heatmap(r)
+  T.check(same_shape(rgb, "3x1x3"), "3 x H x W")
+  local want = relua.colormap("bwr", relua.tensor{{-1, 0, 1}}, {vmin = -1, vmax = 1})
+  T.close(rgb, want, 0, "bwr of R / max|R|")
+  T.close(rgb:select(3, 1):reshape(3), relua.tensor{0, 0, 1}, 1e-6, "most negative: blue")
+  T.close(rgb:select(3, 3):reshape(3), relua.tensor{1, 0, 0}, 1e-6, "most positive: red")
+  local big = viz.heatmap(r, {size = {4, 6}})
+  T.check(same_shape(big, "3x4x6"), "resized before colouring")
+  local inf = viz.heatmap(relua.tensor{{0, 1}}, {normalize = "minmax"})
+  T.close(inf, relua.colormap("inferno", relua.tensor{{0, 1}}), 0, "one-sided maps default to inferno")
+  T.close(viz.heatmap(r, {cmap = "coldnhot"}), relua.colormap("coldnhot", relua.tensor{{-1, 0, 1}}, {vmin = -1, vmax = 1}), 0, "coldnhot")
+  T.check_error("unknown colour map 'parula'", viz.heatmap, r, {cmap = "parula"})
+end)
+
+T.test("to_display and overlay", function()
+  local g = viz.to_display(relua.tensor{{{0.2, 0.4}}})
+  T.check(same_shape(g, "3x1x2"), "gray replicated")
+  local s = viz.to_display(relua.tensor{{{-2, 2}}, {{0, 0}}, {{0, 0}}})
+  T.close(s:select(3, 1):reshape(3), relua.tensor{0, 0.5, 0.5}, 1e-6, "out of [0, 1]: min-max scaled")
+  local img = relua.tensor{{{1, 0}}, {{0, 0}}, {{0.5, 0.5}}}  -- 3 x 1 x 2
+  local r = relua.tensor{{{2, -1}}}
+  local ov = viz.overlay(img, r, {alpha = 0.25})
+  local grey = img:mean(1, {keepdim = true}):expand(3, 1, 2)
+  T.close(ov, viz.heatmap(r) * 0.25 + grey * 0.75, 1e-6, "alpha * heat + (1 - alpha) * grey")
+  local col = viz.overlay(img, r, {alpha = 0.5, gray = false})
+  T.close(col, viz.heatmap(r) * 0.5 + img * 0.5, 1e-6, "gray = false keeps the colours")
+  local cam = viz.overlay(relua.rand(3, 8, 8, {seed = 2}), relua.rand(1, 2, 2, {seed = 3}), {normalize = "positive"})
+  T.check(same_shape(cam, "3x8x8"), "a coarse map is resized to the image")
+  T.check_error("alpha must be in [0, 1]", viz.overlay, img, r, {alpha = 2})
+  T.check_error("has 5 channels", viz.to_display, relua.zeros(5, 2, 2))
+end)
+
+T.test("text: the 5 x 7 font", function()
+  local m = viz.text("I")
+  T.check(same_shape(m, "8x5"), "one glyph is 8 x 5 (a blank row under it)")
+  T.close(m[1], relua.tensor{0, 1, 1, 1, 0}, 0, "I's top bar")
+  T.close(m[4], relua.tensor{0, 0, 1, 0, 0}, 0, "I's stem")
+  T.close(m[8], relua.zeros(5), 0, "spacing row")
+  T.check(same_shape(viz.text("Hi", 2), "16x22"), "two glyphs at scale 2: (2 * 6 - 1) * 2 wide")
+  local q = viz.text("\1")
+  T.close(q, viz.text("?"), 0, "unknown characters draw as '?'")
+  for c = 32, 126 do
+    T.check(#viz.font.glyphs[string.char(c)] == 7, "glyph " .. c)
+  end
+  local canvas = relua.ones(3, 10, 10)
+  viz.draw_text(canvas, "I", 3, 2, {color = {1, 0, 0}})
+  T.close(canvas:select(2, 2):select(2, 4), relua.tensor{1, 0, 0}, 0, "ink in the colour given")
+  T.close(canvas:select(2, 1), relua.ones(3, 10), 0, "nothing above")
+  viz.draw_text(canvas, "WWWWW", 8, 8)                       -- clipped at the edges, no error
+  T.check(canvas:select(2, 8):select(2, 8):sum():item() == 0, "clipped text still drawn")
+end)
+
+T.test("grid: layout, labels, PNG", function()
+  local a, b = relua.zeros(3, 4, 4), relua.full(3, 4, 4, 0.5)
+  local g = viz.grid({{image = a, label = "a"}, {b, "b"}}, {pad = 2, min_tile = 4})
+  T.check(same_shape(g, "3x18x14"), "2 tiles of 4 + labels of 8 + pads: " .. table.concat(g:shape(), "x"))
+  T.close(g:narrow(2, 13, 4):narrow(3, 3, 4), a, 0, "tile 1 under its label")
+  T.close(g:narrow(2, 13, 4):narrow(3, 9, 4), b, 0, "tile 2")
+  T.check(g:narrow(2, 3, 8):narrow(3, 3, 4):min():item() == 0, "label 1 has ink")
+  T.close(g:select(2, 1), relua.ones(3, 14), 0, "white border")
+  local up = viz.grid({relua.rand(1, 8, 8, {seed = 1}), relua.rand(3, 8, 8, {seed = 2})})
+  T.check(same_shape(up, "3x136x268"), "8 x 8 tiles enlarged 16 times, no labels: " .. table.concat(up:shape(), "x"))
+  local three = viz.grid({a, a, a}, {cols = 2, pad = 1, min_tile = 1})
+  T.check(same_shape(three, "3x11x11"), "wraps after cols")
+  local long = viz.grid({{image = relua.zeros(3, 32, 32), label = "abcdefghij"}}, {pad = 0, min_tile = 1})
+  T.check(long:narrow(2, 1, 8):narrow(3, 30, 3):min():item() == 0, "a long label ends in '~' inside the tile")
+  local path = (function() local p = os.tmpname() os.remove(p) return p .. ".png" end)()
+  local saved = viz.save_grid(path, {{image = a, label = "x"}, {image = b, label = "y"}})
+  T.close(relua.image.load(path), saved, 0.5 / 255 + 1e-6, "saved as PNG")
+  os.remove(path)
+  T.check_error("viz.grid: item 2 is a string", viz.grid, {a, "b"})
+  T.check_error("non-empty list", viz.grid, {})
+end)
+
+T.done()
