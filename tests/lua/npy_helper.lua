@@ -1,6 +1,9 @@
--- npy_helper.lua: a minimal reader of little-endian float32 C-order .npy
--- files for the ONNX tests (the fixtures' inputs and expected outputs).
+-- npy_helper.lua: .npy files for the ONNX and checkpoint tests: relua.npy.load
+-- when the build has it, else a minimal reader of little-endian float32
+-- C-order files (the fixtures' inputs and expected outputs).
 local relua = require "relua"
+
+if relua.npy and relua.npy.load then return {load = relua.npy.load} end
 
 local M = {}
 
