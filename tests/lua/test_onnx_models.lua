@@ -36,6 +36,9 @@ T.test("an unedited user export: F.pad chains, interpolate by size, view(N, -1)"
     check(m:find("/Slice_2") and m:find("/Slice_2").op == "Slice", "the Slice of a run-time shape stays")
     check(m:find("/c1/Conv").__name == "nn.Conv2d", "convs are nn.Conv2d")
   end
+  local unfolded = relua.onnx.load(U .. "user_net_op13.onnx", {fold = false})
+  check(#unfolded:children() == 35 and unfolded:find("/ConstantOfShape"), "fold = false keeps the chains as nodes")
+  check(maxdiff(unfolded:forward(x), want) <= 1e-5, "and computes them in the forward")
 end)
 
 T.test("a symbolic batch takes any batch size", function()
