@@ -1,6 +1,9 @@
 /* linit.c: opens the `relua.core` module and preloads it into a Lua state. */
 #include "lrelua.h"
 
+void rl_open_onnx(lua_State *L);       /* lonnx.c */
+void rl_open_checkpoint(lua_State *L); /* lcheckpoint.c */
+
 int luaopen_relua_core(lua_State *L) {
   lua_newtable(L); /* module */
   lua_newtable(L); /* tensor methods */
@@ -9,6 +12,8 @@ int luaopen_relua_core(lua_State *L) {
   rl_open_nn(L);
   rl_open_autograd(L);
   rl_open_io(L);
+  rl_open_onnx(L);
+  rl_open_checkpoint(L);
   lua_setfield(L, -2, "Tensor"); /* the method table, for adding methods from Lua */
   lua_pushliteral(L, RELUA_VERSION);
   lua_setfield(L, -2, "version");

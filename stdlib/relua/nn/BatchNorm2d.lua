@@ -24,6 +24,8 @@ function BatchNorm2d:update_output(x)
                       {eps = self.eps, momentum = self.momentum, training = self.train})
 end
 
+function BatchNorm2d:config() return {self.channels, {eps = self.eps, momentum = self.momentum}} end
+
 function BatchNorm2d:extra_repr() return "(" .. self.channels .. ")" end
 
 return BatchNorm2d

@@ -24,6 +24,7 @@ function Container:add(m, name)
 end
 
 function Container:children() return self.modules_ end
+function Container:config() return {} end -- the children follow the arguments
 function Container:size() return #self.modules_ end
 
 function Container:get(i)

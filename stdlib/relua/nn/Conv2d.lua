@@ -26,6 +26,12 @@ end
 
 function Conv2d:update_output(x) return F.conv2d(x, self.weight, self.bias, self.opts) end
 
+function Conv2d:config()
+  local o = self.opts
+  return {self.in_channels, self.out_channels, self.kernel,
+          {stride = o.stride, padding = o.padding, dilation = o.dilation, groups = o.groups, bias = self.bias ~= nil}}
+end
+
 function Conv2d:extra_repr()
   local o, s = self.opts, string.format("(%d -> %d, %dx%d", self.in_channels, self.out_channels, self.kernel[1], self.kernel[2])
   local function show(name, v, def)

@@ -18,6 +18,8 @@ end
 
 function Linear:update_output(x) return F.linear(x, self.weight, self.bias) end
 
+function Linear:config() return {self.in_features, self.out_features, {bias = self.bias ~= nil}} end
+
 function Linear:extra_repr()
   return string.format("(%d -> %d%s)", self.in_features, self.out_features, self.bias and "" or ", no bias")
 end

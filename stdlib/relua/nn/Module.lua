@@ -76,6 +76,13 @@ function Module:evaluate()
   return self
 end
 
+-- The constructor arguments that rebuild this module (plain data: numbers,
+-- strings, booleans, tables), for checkpoints (relua.save); children and
+-- tensor fields are saved apart. Classes with constructor arguments define it.
+function Module:config()
+  error(self.__name .. ": no :config() method, so it cannot be saved (define one returning its constructor arguments)", 2)
+end
+
 -- Constructor arguments shown by tostring, e.g. "(3 -> 8, 3x3)".
 function Module:extra_repr() return "" end
 

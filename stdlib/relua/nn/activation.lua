@@ -11,6 +11,7 @@ local function simple(name, fn)
   local cls = class("nn." .. name, Module)
   function cls:__init() Module.__init(self) end
   function cls:update_output(x) return fn(x) end
+  function cls:config() return {} end
   M[name] = cls
 end
 simple("ReLU", F.relu)
@@ -23,6 +24,7 @@ function LeakyReLU:__init(slope)
   self.slope = slope or 0.01
 end
 function LeakyReLU:update_output(x) return F.leaky_relu(x, self.slope) end
+function LeakyReLU:config() return {self.slope} end
 function LeakyReLU:extra_repr() return "(" .. self.slope .. ")" end
 M.LeakyReLU = LeakyReLU
 
@@ -34,6 +36,7 @@ for name, fn in pairs {Softmax = F.softmax, LogSoftmax = F.log_softmax} do
   end
   function cls:update_output(x) return fn(x, self.dim) end
   function cls:extra_repr() return "(dim " .. self.dim .. ")" end
+  function cls:config() return {self.dim} end
   M[name] = cls
 end
 

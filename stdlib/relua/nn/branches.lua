@@ -43,6 +43,7 @@ function Concat:update_output(x)
   for i = 1, #self.modules_ do ys[i] = self:call_child(i, x) end
   return F.cat(ys, self.dim)
 end
+function Concat:config() return {self.dim} end
 function Concat:extra_repr() return "(dim " .. self.dim .. ")" end
 
 return {Add = Add, Residual = Residual, Concat = Concat}

@@ -14,6 +14,7 @@ function MaxPool2d:__init(kernel, opts)
   self.kernel, self.opts = kernel, opts or {}
 end
 function MaxPool2d:update_output(x) return F.max_pool2d(x, self.kernel, self.opts) end
+function MaxPool2d:config() return {self.kernel, self.opts} end
 function MaxPool2d:extra_repr() return "(" .. size_repr(self.kernel) .. ")" end
 
 local AvgPool2d = class("nn.AvgPool2d", Module)
@@ -23,6 +24,7 @@ function AvgPool2d:__init(kernel, opts)
 end
 function AvgPool2d:update_output(x) return F.avg_pool2d(x, self.kernel, self.opts) end
 AvgPool2d.extra_repr = MaxPool2d.extra_repr
+AvgPool2d.config = MaxPool2d.config
 
 local AdaptiveAvgPool2d = class("nn.AdaptiveAvgPool2d", Module)
 function AdaptiveAvgPool2d:__init(size)
@@ -30,6 +32,7 @@ function AdaptiveAvgPool2d:__init(size)
   self.size = size
 end
 function AdaptiveAvgPool2d:update_output(x) return F.adaptive_avg_pool2d(x, self.size) end
+function AdaptiveAvgPool2d:config() return {self.size} end
 function AdaptiveAvgPool2d:extra_repr() return "(" .. size_repr(self.size) .. ")" end
 
 return {MaxPool2d = MaxPool2d, AvgPool2d = AvgPool2d, AdaptiveAvgPool2d = AdaptiveAvgPool2d}

@@ -13,6 +13,7 @@ function Flatten:__init(start, stop)
   self.start, self.stop = start or 2, stop or -1
 end
 function Flatten:update_output(x) return F.flatten(x, self.start, self.stop) end
+function Flatten:config() return {self.start, self.stop} end
 
 local Reshape = class("nn.Reshape", Module)
 function Reshape:__init(...)
@@ -20,11 +21,13 @@ function Reshape:__init(...)
   self.size = type(...) == "table" and ... or {...}
 end
 function Reshape:update_output(x) return x:reshape(x:size(1), table.unpack(self.size)) end
+function Reshape:config() return {self.size} end
 function Reshape:extra_repr() return "(" .. table.concat(self.size, " x ") .. ")" end
 
 local Identity = class("nn.Identity", Module)
 function Identity:__init() Module.__init(self) end
 function Identity:update_output(x) return x end
+function Identity:config() return {} end
 
 local Dropout = class("nn.Dropout", Module)
 function Dropout:__init(p)
@@ -32,6 +35,7 @@ function Dropout:__init(p)
   self.p = p or 0.5
 end
 function Dropout:update_output(x) return F.dropout(x, self.p, {training = self.train}) end
+function Dropout:config() return {self.p} end
 function Dropout:extra_repr() return "(" .. self.p .. ")" end
 
 return {Flatten = Flatten, Reshape = Reshape, Identity = Identity, Dropout = Dropout}
