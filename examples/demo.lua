@@ -18,6 +18,12 @@ local function load(kind, n)
   local y = relua.idx.load(dir .. kind .. "-labels-idx1-ubyte.gz", {limit = n}) + 1 -- 1-based classes
   return x:unsqueeze(2), y                                                         -- N x 1 x 28 x 28
 end
+local probe = io.open(dir .. "train-images-idx3-ubyte.gz")
+if not probe then
+  io.stderr:write("demo: Fashion-MNIST is not under " .. dir .. " (apt-get install dataset-fashion-mnist)\n")
+  os.exit(1)
+end
+probe:close()
 local x, y = load("train", ntrain)
 local tx, ty = load("t10k", ntest)
 -- }====================
