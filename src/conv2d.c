@@ -540,6 +540,8 @@ rl_status rl_conv2d_forward(const rl_tensor *x, const rl_tensor *w, const rl_ten
     int own = 0;
     if (nt > 1) { /* one column buffer per thread, each a share of the budget */
       plan_chunks(&g, COL_BUDGET / nt, &nb, &rows);
+      /* Thinner multi-sample chunks rather than idle threads. */
+      if (nb > 1 && (g.n + nb - 1) / nb < 2 * nt) nb = (g.n + 2 * nt - 1) / (2 * nt);
       own = (g.n + nb - 1) / nb * ((g.oh + rows - 1) / rows) >= 2 * nt;
     }
     if (!own) plan_chunks(&g, COL_BUDGET, &nb, &rows);
@@ -601,6 +603,7 @@ rl_status rl_conv2d_backward_input(const rl_tensor *x, const rl_tensor *gy, cons
     int own = 0;
     if (nt > 1) {
       plan_chunks(&g, COL_BUDGET / nt, &nb, &rows);
+      if (nb > 1 && (g.n + nb - 1) / nb < 2 * nt) nb = (g.n + 2 * nt - 1) / (2 * nt);
       own = (g.n + nb - 1) / nb >= nt;
     }
     if (!own) plan_chunks(&g, COL_BUDGET, &nb, &rows);
