@@ -309,9 +309,11 @@ static int next_chunk(const geom *g, int64_t nb, int64_t rows, chunk *ck, int fi
 /* }==================== */
 
 /* {==================== kernels
-** The chunk loops run inside one team (see above). Every thread walks the
-** same chunks, so all meet the same barriers; an interrupt is read once per
-** chunk by one thread and acted on by all. */
+** Team mode: every thread walks the same chunks, so all meet the same
+** barriers; the interrupt flag is read once per chunk by one thread and
+** acted on by all. Own mode: whichever thread finishes a chunk reads it, and
+** the others skip their remaining chunks. Either way the caller then
+** returns RL_EINTR through rl_check_interrupt (which clears the flag). */
 
 /* Column (and, for multi-sample chunks, product) buffers for `copies` threads. */
 static rl_status workspaces(const char *fn, const geom *g, int64_t nb, int64_t rows, int copies,
