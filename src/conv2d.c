@@ -309,9 +309,11 @@ static int next_chunk(const geom *g, int64_t nb, int64_t rows, chunk *ck, int fi
 /* }==================== */
 
 /* {==================== kernels
-** The chunk loops run inside one team (see above). Every thread walks the
-** same chunks, so all meet the same barriers; an interrupt is read once per
-** chunk by one thread and acted on by all. */
+** Team mode: every thread walks the same chunks, so all meet the same
+** barriers; the interrupt flag is read once per chunk by one thread and
+** acted on by all. Own mode: whichever thread finishes a chunk reads it, and
+** the others skip their remaining chunks. Either way the caller then
+** returns RL_EINTR through rl_check_interrupt (which clears the flag). */
 
 /* Column (and, for multi-sample chunks, product) buffers for `copies` threads. */
 static rl_status workspaces(const char *fn, const geom *g, int64_t nb, int64_t rows, int copies,
@@ -540,6 +542,8 @@ rl_status rl_conv2d_forward(const rl_tensor *x, const rl_tensor *w, const rl_ten
     int own = 0;
     if (nt > 1) { /* one column buffer per thread, each a share of the budget */
       plan_chunks(&g, COL_BUDGET / nt, &nb, &rows);
+      /* Thinner multi-sample chunks rather than idle threads. */
+      if (nb > 1 && (g.n + nb - 1) / nb < 2 * nt) nb = (g.n + 2 * nt - 1) / (2 * nt);
       own = (g.n + nb - 1) / nb * ((g.oh + rows - 1) / rows) >= 2 * nt;
     }
     if (!own) plan_chunks(&g, COL_BUDGET, &nb, &rows);
@@ -601,6 +605,7 @@ rl_status rl_conv2d_backward_input(const rl_tensor *x, const rl_tensor *gy, cons
     int own = 0;
     if (nt > 1) {
       plan_chunks(&g, COL_BUDGET / nt, &nb, &rows);
+      if (nb > 1 && (g.n + nb - 1) / nb < 2 * nt) nb = (g.n + 2 * nt - 1) / (2 * nt);
       own = (g.n + nb - 1) / nb >= nt;
     }
     if (!own) plan_chunks(&g, COL_BUDGET, &nb, &rows);
