@@ -38,6 +38,10 @@ code, out = run("explain --help")
 T.check(code == 0 and out:find("usage: relua explain", 1, true), "--help")
 code, out = run("methods")
 T.check(code == 0 and out:find("methods (relua explain --method NAME", 1, true), "methods lists")
+for _, want in ipairs{"integrated_gradients", "Sundararajan", "lrp.epsilon_gamma_box", "LRP rules",
+                      "z_box: LRP-z^B", "gamma (default 0.25)", "epsilon (default 1e-06)"} do
+  T.check(out:find(want, 1, true), "relua methods lists " .. want)
+end
 code, _, err = run("methods nope")
 T.check(code == 2 and err:find("unknown method 'nope'", 1, true), "methods nope: " .. err)
 T.done()
