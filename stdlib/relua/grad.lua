@@ -15,6 +15,8 @@
 --               module name, a module class (nn.Conv2d: every instance) or
 --               an op name ("relu", "conv2d", "linear": every call of it).
 --               See docs/lua-api.md for the context a rule receives.
+--               May also be a function(output) -> that table, called after
+--               the forward (a composite can only key modules that ran).
 local core = require "relua.core"
 local class = require "relua.class"
 
@@ -77,8 +79,10 @@ local function grad(f, input, target, opts)
     if not m then fail("no layer %s in the model", tostring(key)) end
     wrt[#wrt + 1], keys[i] = output_of(m, key), key
   end
+  local rule_map = opts.rules
+  if type(rule_map) == "function" then rule_map = rule_map(out) end -- chosen after the forward
   local rules = {}
-  for key, fn in pairs(opts.rules or {}) do
+  for key, fn in pairs(rule_map or {}) do
     if is_class(key) and is_module(f) then
       for _, m in ipairs(f:modules()) do
         if getmetatable(m) == key and core.is_tensor(m.output) and m.output:grad_fn() then

@@ -31,6 +31,10 @@ T.test("guided backprop against a hand computation", function()
   close(relua.grad(m, x, nil, {rules = {[m:get(2)] = guided_relu}}), {{4, 2}}, 1e-6, "rule by module")
   close(relua.grad(m, x, nil, {rules = {[nn.ReLU] = guided_relu}}), {{4, 2}}, 1e-6, "rule by module class")
   close(relua.grad(m, x), {{1, -1}}, 1e-6, "the model is not changed: the next pass is plain again")
+  local seen
+  local chosen = function(out) seen = out; return {act = guided_relu} end
+  close(relua.grad(m, x, nil, {rules = chosen}), {{4, 2}}, 1e-6, "rules chosen by a function after the forward")
+  check(relua.is_tensor(seen) and seen:size(2) == 1, "the function receives the output")
 end)
 
 T.test("the context", function()

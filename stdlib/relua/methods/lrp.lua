@@ -64,20 +64,21 @@ local function lrp(model, input, target, o)
     end
   end
 
-  -- The rules can only be chosen after the forward: only modules that ran get one.
-  -- relua.grad reads opts.rules after calling f, so f fills the table in.
   local function forward(x)
     for _, m in ipairs(model:modules()) do m.output = nil end
-    local out = model:forward(x)
+    return model:forward(x)
+  end
+  -- The rules can only be chosen after the forward: only modules that ran get one.
+  local function choose_rules()
     local index = {}
     for i, m in ipairs(model:modules()) do index[m] = i end
     for _, e in ipairs(comp:entries(model, true)) do
       rules[e.key] = recorded(e.rule, e.module and label(e.module, index))
     end
-    return out
+    return rules
   end
 
-  local r, _, out = grad(forward, input, target, {rules = rules})
+  local r, _, out = grad(forward, input, target, {rules = choose_rules})
   return r, {output = out, layers = layers}
 end
 
