@@ -183,6 +183,22 @@ U.batch_option = {type = "integer", min = 1, doc = "rows per forward/backward pa
 U.progress_option = {type = "function", doc = "called as progress(done, total) after each batch"}
 U.seed_option = {default = 0, type = "integer", doc = "seed of every random draw"}
 
+-- Registers a method that is the gradient with every ReLU's backward
+-- replaced by `rule` (guided backprop, deconvnet): spec has name, doc, paper.
+function U.relu_rule_method(spec, rule)
+  local grad = require "relua.grad"
+  local methods = require "relua.methods"
+  return methods.register{
+    name = spec.name, doc = spec.doc, paper = spec.paper, options = {}, rule = rule,
+    fn = function(model, input, target, opts)
+      U.check_input(spec.name, input)
+      U.check_target(spec.name, target, input:size(1))
+      local g, _, out = grad(model, input, target, {rules = {relu = rule}})
+      return g, {output = out:detach()}
+    end,
+  }
+end
+
 function U.check_input(name, input, min_dim)
   if not core.is_tensor(input) then fail("%s: input must be a tensor, got %s", name, type(input)) end
   if input:dim() < (min_dim or 2) then

@@ -164,18 +164,6 @@ function M.call(name, model, input, target, opts)
   return M.get(name).call(model, input, target, opts)
 end
 
--- Splits n samples into chunks of at most size: for i, first, count in M.chunks(n, size).
-function M.chunks(n, size)
-  size = math.max(1, size or n)
-  local first = 1
-  return function()
-    if first > n then return nil end
-    local f, c = first, math.min(size, n - first + 1)
-    first = first + c
-    return f, c
-  end
-end
-
 -- methods.saliency(...) is methods.get("saliency").call(...)
 return setmetatable(M, {__index = function(_, name)
   if type(name) == "string" then
