@@ -7,8 +7,13 @@ lib=$1
 rl=$(ldconfig -p 2>/dev/null | awk '/libreadline\.so\.[0-9]/ {print $NF; exit}')
 [ -n "$rl" ] || { echo "libreadline not found: nothing to check"; echo "1 passed, 0 failed"; exit 0; }
 nm -D --defined-only "$rl" | awk '{print $3}' | sort -u > "${TMPDIR:-/tmp}/relua_rl_syms.$$"
-clash=$(nm --defined-only "$lib" 2>/dev/null | awk '$2 ~ /[TDBR]/ {print $3}' | sort -u |
-        comm -12 - "${TMPDIR:-/tmp}/relua_rl_syms.$$")
+ours=$(nm --defined-only "$lib" 2>/dev/null | awk '$2 ~ /[TDBR]/ {print $3}' | sort -u)
+# an unreadable library must not pass as "no clash"
+if ! echo "$ours" | grep -q '^rl_tape_backward$'; then
+  rm -f "${TMPDIR:-/tmp}/relua_rl_syms.$$"
+  echo "cannot read librelua's symbols from $lib"; echo "0 passed, 1 failed"; exit 1
+fi
+clash=$(echo "$ours" | comm -12 - "${TMPDIR:-/tmp}/relua_rl_syms.$$")
 rm -f "${TMPDIR:-/tmp}/relua_rl_syms.$$"
 if [ -n "$clash" ]; then
   echo "librelua defines names that GNU readline ($rl) also exports:"; echo "$clash"
